@@ -1,0 +1,52 @@
+# The two commands a newcomer needs:  make lab  (explore)  and  make test  (verify).
+# Both create .venv on first use and install everything: torch==2.13.0 first, pinned,
+# so pip never pulls a multi-gigabyte CUDA build, then causalkit itself (editable).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.causalkit-installed
+HOST ?= 127.0.0.1
+PORT ?= 8888
+TOKEN ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test lint bench browser-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.10+ not found; run make PYTHON=/path/to/python"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+lab: $(STAMP)
+	@echo "JupyterLab: http://$(HOST):$(PORT)/lab?token=$(TOKEN)"
+	$(BIN)/jupyter lab --no-browser --ip=$(HOST) --port=$(PORT) $(ROOT_FLAG) \
+		--IdentityProvider.token=$(TOKEN) --ServerApp.root_dir=notebooks \
+		--LabApp.default_url=/lab/tree/00_tour.ipynb \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+# The browser tests drive Debian's Chromium; install it when missing and we may.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing: browser tests will be skipped (sudo apt-get install chromium)"; \
+		fi; \
+	fi
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check causalkit widgets tests notebooks
+	$(BIN)/ruff format --check causalkit widgets tests
+
+bench: $(STAMP)
+	$(BIN)/python -m causalkit bench

@@ -1,0 +1,5 @@
+import sys
+
+from causalkit.cli import main
+
+sys.exit(main())

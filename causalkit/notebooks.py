@@ -1,0 +1,106 @@
+"""The suite's notebooks: one entry per lesson, with its presets and the quick preset's bar.
+
+Every notebook in ``notebooks/`` must have an entry here (a test checks it). The
+``expect`` bounds are what the papermill regression test asserts on the metrics
+the quick preset records: ``(low, high)``, either end ``None`` for open.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from causalkit import PROJECT_ROOT
+
+NOTEBOOKS_ENV = "CAUSALKIT_NOTEBOOKS"
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    name: str
+    filename: str
+    title: str
+    presets: tuple[str, ...] = ("quick", "paper")
+    expect: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+
+NOTEBOOKS: dict[str, NotebookSpec] = {
+    spec.name: spec
+    for spec in [
+        NotebookSpec(
+            name="tour",
+            filename="00_tour.ipynb",
+            title="Welcome: seeing vs doing, the data that ships, one cached model",
+            expect={
+                "mnist_digits": (5000, 5000),
+                "tuebingen_pairs": (99, 99),
+                "seeing_minus_doing": (0.15, None),
+                "monte_carlo_max_error": (None, 0.02),
+                "softmax_test_accuracy": (0.85, None),
+            },
+        ),
+    ]
+}
+
+
+def notebook_dir() -> Path:
+    """``$CAUSALKIT_NOTEBOOKS`` if set, else ``notebooks/`` in the checkout."""
+    override = os.environ.get(NOTEBOOKS_ENV, "").strip()
+    return Path(override).expanduser() if override else PROJECT_ROOT / "notebooks"
+
+
+def get_spec(name: str) -> NotebookSpec:
+    """The notebook called ``name``, or a ``ValueError`` listing the names there are."""
+    try:
+        return NOTEBOOKS[name]
+    except KeyError:
+        known = ", ".join(NOTEBOOKS)
+        raise ValueError(f"unknown notebook {name!r}; choose one of {known}") from None
+
+
+def notebook_path(spec: NotebookSpec) -> Path:
+    path = notebook_dir() / spec.filename
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook {spec.name!r} should be at {path}, but it is missing")
+    return path
+
+
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def strip_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove outputs and execution counts, except in cells marked for nbval to check.
+
+    Committed notebooks carry only the small deterministic outputs that
+    ``pytest --nbval-lax`` compares; everything else (figures, widget state,
+    timings) is produced when the notebook runs.
+    """
+    notebook = copy.deepcopy(notebook)
+    notebook.metadata.pop("widgets", None)
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        if cell.cell_type != "code":
+            continue
+        if not cell.source.lstrip().startswith(NBVAL_MARK):
+            # A checked cell keeps its count too: nbval refuses outputs of a cell "never run".
+            cell.execution_count = None
+            cell.outputs = []
+    return notebook
+
+
+def refresh_checked_outputs(path: Path, timeout: float = 600) -> None:
+    """Execute a notebook with its default parameters and save it stripped (see above)."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    nbformat.write(strip_outputs(notebook), path)

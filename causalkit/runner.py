@@ -1,0 +1,171 @@
+"""Running a notebook headless with papermill and reading back what it recorded.
+
+Everything a user can get wrong (notebook name, preset, parameter name or type)
+is checked before a kernel starts, so a typo costs milliseconds, not a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from causalkit import PROJECT_ROOT
+from causalkit.core.metrics import read_metrics
+from causalkit.notebooks import NotebookSpec, get_spec, notebook_path
+
+DEFAULT_CELL_TIMEOUT = 1800  # seconds; a paper-scale training cell may take this long on a CPU
+REQUIRED_PARAMETERS = ("preset", "seed")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised; ``cell_index`` is its 0-based index in the source notebook."""
+
+    def __init__(self, message: str, cell_index: int, output: Path) -> None:
+        super().__init__(message)
+        self.cell_index = cell_index
+        self.output = output
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    preset: str
+    parameters: dict[str, Any]
+    metrics: dict[str, float]
+    seconds: float
+    output: Path
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "preset": self.preset,
+            "parameters": self.parameters,
+            "seconds": round(self.seconds, 3),
+            "output": str(self.output),
+            "metrics": self.metrics,
+        }
+
+
+def notebook_parameters(spec: NotebookSpec) -> dict[str, Any]:
+    """The parameters cell's names and default values, read without starting a kernel."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook_path(spec)))
+    if not declared:
+        raise ValueError(f"notebook {spec.filename} has no cell tagged 'parameters'")
+    defaults = {}
+    for name, info in declared.items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = info["default"]
+    missing = [p for p in REQUIRED_PARAMETERS if p not in defaults]
+    if missing:
+        raise ValueError(f"notebook {spec.filename}'s parameters cell lacks {', '.join(missing)}")
+    return defaults
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """``["seed=3", "lr=0.1"]`` -> ``{"seed": 3, "lr": 0.1}``; values are Python literals."""
+    parsed: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"parameter {item!r} is not of the form key=value")
+        try:
+            parsed[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            parsed[key] = raw.strip()  # a bare word is a string
+    return parsed
+
+
+def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Check a preset and parameter overrides against the notebook; return papermill's dict."""
+    if preset not in spec.presets:
+        known = ", ".join(spec.presets)
+        raise ValueError(f"notebook {spec.name!r} has no preset {preset!r}; choose one of {known}")
+    defaults = notebook_parameters(spec)
+    if "preset" in overrides:
+        raise ValueError("set the preset with --preset, not as a parameter")
+    for key, value in overrides.items():
+        if key not in defaults:
+            raise ValueError(
+                f"notebook {spec.name!r} has no parameter {key!r}; its parameters are "
+                f"{', '.join(defaults)}"
+            )
+        expected = type(defaults[key])
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            overrides[key] = value
+        if defaults[key] is not None and not isinstance(value, expected):
+            raise ValueError(
+                f"parameter {key!r} of {spec.name!r} takes a {expected.__name__} "
+                f"(default {defaults[key]!r}), got {value!r}"
+            )
+    return {"seed": defaults["seed"], **overrides, "preset": preset}
+
+
+def default_output(spec: NotebookSpec, parameters: dict[str, Any]) -> Path:
+    stem = Path(spec.filename).stem
+    seed = parameters.get("seed", "default")
+    return PROJECT_ROOT / "runs" / f"{stem}-{parameters['preset']}-seed{seed}.ipynb"
+
+
+def _source_cell_index(source: Path, executed_index: int) -> int:
+    """Map papermill's cell index (which counts its injected-parameters cell) to the source's."""
+    cells = nbformat.read(source, as_version=4).cells
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    return executed_index - 1 if tagged and executed_index > tagged[0] else executed_index
+
+
+def run_notebook(
+    name: str,
+    preset: str = "quick",
+    parameters: dict[str, Any] | None = None,
+    output: Path | None = None,
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    progress_bar: bool = False,
+) -> RunResult:
+    """Execute notebook ``name`` with papermill and return the metrics it recorded.
+
+    Raises ``ValueError`` for a bad name, preset or parameter before any kernel
+    starts, and :class:`NotebookFailed` naming the cell if a cell raises.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    spec = get_spec(name)
+    source = notebook_path(spec)
+    params = check_parameters(spec, preset, dict(parameters or {}))
+    output = Path(output) if output is not None else default_output(spec, params)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=params,
+            cwd=str(source.parent),
+            execution_timeout=cell_timeout,
+            progress_bar=progress_bar,
+            kernel_name="python3",
+        )
+    except PapermillExecutionError as err:
+        index = _source_cell_index(source, err.cell_index)
+        first_line = (
+            (err.source or "").strip().splitlines()[0] if (err.source or "").strip() else ""
+        )
+        raise NotebookFailed(
+            f"notebook {spec.name!r} failed in cell {index + 1} of {source.name} "
+            f"({first_line!r}): {err.ename}: {err.evalue}\n  executed notebook kept at {output}",
+            cell_index=index,
+            output=output,
+        ) from None
+    seconds = time.perf_counter() - start
+    return RunResult(spec.name, preset, params, read_metrics(output), seconds, output)

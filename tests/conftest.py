@@ -1,0 +1,39 @@
+"""Shared fixtures, and the order the suite runs in.
+
+Order matters for speed, not correctness: the notebook regression tests train
+each model once and warm ``data_cache/``; nbval, the widget tests and the browser
+tests that follow reuse what was trained.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Progress bars add nothing to a test log.
+os.environ.setdefault("CAUSALKIT_PROGRESS", "0")
+
+
+def _stage(item: pytest.Item) -> int:
+    if item.get_closest_marker("browser") or "tests/browser" in item.nodeid:
+        return 4
+    if "test_widgets" in item.nodeid:
+        return 3
+    if item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid:
+        return 2  # nbval
+    if item.get_closest_marker("notebook"):
+        return 1
+    return 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_stage)  # stable: keeps file order within a stage
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A private, empty cache directory for tests that exercise the cache itself."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(root))
+    return root

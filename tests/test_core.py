@@ -1,0 +1,331 @@
+"""causalkit.core: device, seeding, cache, metrics, presets, progress, source display."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from causalkit.core import (
+    METRIC_MIMETYPE,
+    CacheWarning,
+    cache_dir,
+    cache_key,
+    cached,
+    choose_preset,
+    entry_path,
+    get_device,
+    progress,
+    read_metrics,
+    record_metric,
+    rgba_png,
+    seed_everything,
+    source_markdown,
+)
+
+# ------------------------------------------------------------------ device
+
+
+def test_device_defaults_to_cuda_when_available_else_cpu(monkeypatch):
+    monkeypatch.delenv("CAUSALKIT_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert get_device().type == expected
+
+
+def test_device_env_override(monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu")
+
+
+def test_device_argument_beats_env(monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_DEVICE", "nonsense")
+    assert get_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("bad", ["nonsense", "gpu", "meta"])
+def test_device_rejects_unknown_names(monkeypatch, bad):
+    monkeypatch.setenv("CAUSALKIT_DEVICE", bad)
+    with pytest.raises(ValueError, match="device"):
+        get_device()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
+def test_device_cuda_requested_without_cuda_is_an_error(monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        get_device()
+
+
+# ------------------------------------------------------------------ seeding
+
+
+def _draws() -> tuple:
+    return (
+        np.random.rand(3).tolist(),
+        torch.rand(3).tolist(),
+        torch.nn.Linear(4, 2).weight.sum().item(),
+    )
+
+
+def test_seed_everything_repeats_numpy_torch_and_init():
+    seed_everything(7)
+    first = _draws()
+    seed_everything(7)
+    assert _draws() == first
+    seed_everything(8)
+    assert _draws() != first
+
+
+def test_seed_everything_returns_a_seeded_generator():
+    assert seed_everything(3).random() == seed_everything(3).random()
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "3", True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)
+
+
+# ------------------------------------------------------------------ cache
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    width: int = 4
+    rate: float = 0.1
+
+
+def test_cache_dir_env_override(tmp_cache):
+    assert cache_dir() == tmp_cache
+
+
+def test_cache_key_depends_on_config_and_version():
+    assert cache_key(_Config(), "1") == cache_key({"width": 4, "rate": 0.1}, "1")
+    assert cache_key(_Config(), "1") != cache_key(_Config(width=5), "1")
+    assert cache_key(_Config(), "1") != cache_key(_Config(), "2")
+
+
+def test_cache_key_rejects_unhashable_config():
+    with pytest.raises(TypeError, match="cache configs"):
+        cache_key({"array": np.zeros(3)}, "1")
+
+
+def test_cached_builds_once_then_loads(tmp_cache):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"weight": torch.arange(6.0).reshape(2, 3), "loss": 0.5, "curve": [1.0, 0.5]}
+
+    first = cached("model", _Config(), build, version="1")
+    second = cached("model", _Config(), build, version="1")
+    assert len(calls) == 1
+    assert torch.equal(first["weight"], second["weight"]) and second["curve"] == [1.0, 0.5]
+    assert [p.name for p in tmp_cache.iterdir()] == [entry_path("model", _Config(), "1").name]
+
+
+def test_cached_rebuilds_for_a_new_config_or_version(tmp_cache):
+    calls = []
+    build = lambda: calls.append(1) or {"x": torch.zeros(1)}  # noqa: E731
+    cached("model", _Config(), build, version="1")
+    cached("model", _Config(width=8), build, version="1")
+    cached("model", _Config(), build, version="2")
+    assert len(calls) == 3
+
+
+def test_corrupt_cache_entry_is_rebuilt_with_a_warning(tmp_cache):
+    cached("model", _Config(), lambda: {"x": torch.ones(2)}, version="1")
+    path = entry_path("model", _Config(), "1")
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(CacheWarning, match="corrupt"):
+        value = cached("model", _Config(), lambda: {"x": torch.full((2,), 3.0)}, version="1")
+    assert value["x"].tolist() == [3.0, 3.0]
+    assert torch.load(path, weights_only=True)["value"]["x"].tolist() == [3.0, 3.0]
+
+
+def test_stale_cache_entry_is_rebuilt_with_a_warning(tmp_cache):
+    path = entry_path("model", _Config(), "1")
+    path.parent.mkdir(parents=True)
+    # An entry under the right name whose stored config disagrees (e.g. copied by hand).
+    torch.save(
+        {"meta": {"name": "model", "config": {"width": 99}, "version": "1"}, "value": 1}, path
+    )
+    with pytest.warns(CacheWarning, match="stale"):
+        assert cached("model", _Config(), lambda: 2, version="1") == 2
+
+
+def test_cache_refuses_values_it_could_not_load_safely(tmp_cache):
+    with pytest.raises(TypeError, match="tensors"):
+        cached("model", _Config(), lambda: {"array": np.zeros(3)}, version="1")
+    assert not tmp_cache.exists() or not any(tmp_cache.iterdir())
+
+
+def test_interrupted_write_leaves_no_entry_behind(tmp_cache, monkeypatch):
+    def broken_save(obj, f):
+        f.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        cached("model", _Config(), lambda: {"x": torch.zeros(1)}, version="1")
+    assert list(tmp_cache.iterdir()) == []
+
+
+def test_failed_build_writes_nothing(tmp_cache):
+    def build():
+        raise RuntimeError("training diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        cached("model", _Config(), build, version="1")
+    assert not tmp_cache.exists() or list(tmp_cache.iterdir()) == []
+
+
+def test_cache_entry_name_is_validated(tmp_cache):
+    with pytest.raises(ValueError, match="entry name"):
+        cached("../escape", _Config(), lambda: 1, version="1")
+
+
+def test_cache_load_uses_weights_only(tmp_cache, monkeypatch):
+    cached("model", _Config(), lambda: {"x": torch.zeros(1)}, version="1")
+    seen = {}
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    cached("model", _Config(), lambda: {"x": torch.zeros(1)}, version="1")
+    assert seen.get("weights_only") is True
+
+
+# ------------------------------------------------------------------ presets
+
+
+def test_choose_preset_names_the_choices():
+    presets = {"quick": 1, "paper": 2}
+    assert choose_preset(presets, "paper") == 2
+    with pytest.raises(ValueError, match="quick, paper"):
+        choose_preset(presets, "fast")
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _notebook_with(outputs: list[dict]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    nb.cells.append(cell)
+    return nb
+
+
+def test_record_metric_outside_ipython_prints(capsys):
+    record_metric("accuracy", np.float32(0.5))
+    assert capsys.readouterr().out.strip() == "accuracy = 0.5"
+
+
+def test_record_metric_in_a_kernel_is_read_back(tmp_path):
+    """Runs a real kernel: what record_metric displays is what read_metrics finds."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import torch\nfrom causalkit.core import record_metric\n"
+            "record_metric('acc', torch.tensor(0.75))\nrecord_metric('n', 12)"
+        )
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    path = tmp_path / "out.ipynb"
+    nbformat.write(nb, path)
+    assert read_metrics(path) == {"acc": 0.75, "n": 12.0}
+    texts = [o["data"]["text/plain"] for o in nb.cells[0].outputs]
+    assert texts == ["acc = 0.75", "n = 12"]
+
+
+def test_read_metrics_ignores_other_outputs_and_later_value_wins():
+    nb = _notebook_with(
+        [
+            {"output_type": "stream", "name": "stdout", "text": "hello"},
+            {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {METRIC_MIMETYPE: {"name": "a", "value": 1.0}, "text/plain": "a = 1"},
+            },
+            {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {METRIC_MIMETYPE: {"name": "a", "value": 2.0}, "text/plain": "a = 2"},
+            },
+        ]
+    )
+    assert read_metrics(nb) == {"a": 2.0}
+
+
+def test_read_metrics_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no executed notebook"):
+        read_metrics(tmp_path / "nope.ipynb")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("has space", 1.0, "identifier"),
+        ("ok", float("nan"), "finite"),
+        ("ok", float("inf"), "finite"),
+        ("ok", "0.9", "real number"),
+        ("ok", True, "real number"),
+        ("ok", torch.ones(2), "real number"),
+    ],
+)
+def test_record_metric_rejects_bad_input(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        record_metric(name, value)
+
+
+# ------------------------------------------------------------------ progress, source, png
+
+
+def test_progress_can_be_silenced(monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_PROGRESS", "0")
+    assert progress(range(3)).disable
+    monkeypatch.setenv("CAUSALKIT_PROGRESS", "1")
+    bar = progress(range(3))
+    assert not bar.disable and list(bar) == [0, 1, 2]
+
+
+def test_source_markdown_shows_package_code():
+    text = source_markdown(cache_key)
+    assert text.startswith("`causalkit.core.cache.cache_key`")
+    assert "def cache_key(" in text and text.rstrip().endswith("```")
+
+
+def test_source_markdown_refuses_foreign_code():
+    with pytest.raises(ValueError, match="causalkit's own code"):
+        source_markdown(json.dumps)
+
+
+def test_rgba_png_roundtrip_and_validation():
+    import io
+
+    from PIL import Image
+
+    pixels = np.zeros((4, 5, 4), np.uint8)
+    pixels[1, 2] = [255, 0, 0, 255]
+    decoded = np.asarray(Image.open(io.BytesIO(rgba_png(pixels))))
+    assert np.array_equal(decoded, pixels)
+    with pytest.raises(ValueError, match="uint8"):
+        rgba_png(np.zeros((4, 5), np.float32))
+
+
+def test_cache_dir_default_is_data_cache(monkeypatch):
+    monkeypatch.delenv("CAUSALKIT_CACHE", raising=False)
+    assert cache_dir() == Path(__file__).resolve().parents[1] / "data_cache"
+    assert os.path.basename(cache_dir()) == "data_cache"

@@ -1,0 +1,28 @@
+"""The reference solutions to every notebook's exercises run, and say what the lesson says."""
+
+from __future__ import annotations
+
+import pytest
+
+from causalkit.solutions import tour
+
+
+def test_tour_1_perfect_barometer_converges_to_the_pressure_threshold():
+    result = tour.exercise_1_perfect_barometer()
+    seen, done, (limit,) = result["seen"], result["done"], result["limit"]
+    assert seen[0] < seen[1] < seen[2]  # less noise, more informative reading
+    assert seen[-1] == pytest.approx(limit, abs=0.01)
+    assert max(done) - min(done) < 1e-12  # the intervention never cares
+
+
+def test_tour_2_simulated_intervention_is_flat_and_matches_closed_form():
+    result = tour.exercise_2_simulated_intervention()
+    (exact,) = result["closed_form_done"]
+    assert all(abs(d - exact) < 0.01 for d in result["done"])
+    assert result["seen"][0] - result["seen"][-1] > 0.5
+
+
+def test_tour_3_less_data_costs_a_little_accuracy():
+    result = tour.exercise_3_less_data()
+    assert 0.7 < result["small"] < result["full"]
+    assert result["full"] > 0.85

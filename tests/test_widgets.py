@@ -1,0 +1,97 @@
+"""Panels without a browser: controls set from Python, renders checked, budgets registered."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from widgets.panel import PANELS, Panel, Rendered, load_all_panels, register_panel
+from widgets.tour import SeeingDoingRenderer, seeing_vs_doing_panel
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def test_every_panel_module_registers_with_a_budget():
+    panels = load_all_panels()
+    assert "tour_seeing_doing" in panels
+    assert all(p.budget_ms > 0 for p in panels.values())
+
+
+@pytest.mark.parametrize("name", sorted(load_all_panels()))
+def test_registered_panel_benchmark_renders_distinct_frames(name):
+    step = PANELS[name].setup()
+    frames = [step(i) for i in range(3)]
+    assert all(isinstance(f, Rendered) and f.png.startswith(b"\x89PNG") for f in frames)
+    assert len({f.png for f in frames}) > 1, "renders do not respond to the controls"
+
+
+def test_tour_panel_follows_its_slider():
+    panel = seeing_vs_doing_panel()
+    before_png, before_text = panel.figure.value, panel.readout.value
+    panel.controls["barometer"].value = -1.5
+    assert panel.readout.value != before_text
+    assert "-1.50" in panel.readout.value
+    assert panel.figure.value != before_png
+    assert panel.last_render_ms > 0 and "rendered in" in panel.latency.value
+    assert "causalkit-panel" in panel.widget._dom_classes
+
+
+def test_tour_renderer_readout_is_the_closed_form():
+    renderer = SeeingDoingRenderer()
+    low, high = renderer.render(-2.0), renderer.render(2.0)
+    assert "0.814" in low.readout and "0.186" in low.readout  # seeing vs doing at b = -2
+    assert "0.186" in high.readout
+    # The marker moved: the frames differ, and only in a small part of the picture.
+    changed = (_pixels(low.png) != _pixels(high.png)).any(axis=2).mean()
+    assert 0 < changed < 0.2
+
+
+@pytest.mark.parametrize("bad", [-3.0, 2.6, float("nan")])
+def test_tour_renderer_rejects_out_of_range_readings(bad):
+    with pytest.raises(ValueError, match="barometer reading"):
+        SeeingDoingRenderer().render(bad)
+
+
+def test_slider_bounds_match_the_renderer_range():
+    slider = seeing_vs_doing_panel().controls["barometer"]
+    renderer = SeeingDoingRenderer()
+    renderer.render(slider.min)
+    renderer.render(slider.max)
+
+
+def test_register_panel_validates():
+    with pytest.raises(ValueError, match="budget_ms"):
+        register_panel("x", 0)
+
+    @register_panel("_test_panel", 10)
+    def first():
+        return lambda i: None
+
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+
+            @register_panel("_test_panel", 10)
+            def second():
+                return lambda i: None
+    finally:
+        PANELS.pop("_test_panel")
+
+
+def test_panel_wires_any_control_to_its_render():
+    import ipywidgets as ipw
+
+    calls = []
+
+    def render(k: int) -> Rendered:
+        calls.append(k)
+        return Rendered(b"png%d" % k, f"k = {k}")
+
+    panel = Panel({"k": ipw.IntSlider(value=1, min=0, max=5)}, render, "test", budget_ms=5)
+    panel.controls["k"].value = 4
+    assert calls == [1, 4] and panel.readout.value == "k = 4"
+    assert "budget 5 ms" in panel.latency.value
