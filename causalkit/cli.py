@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def time_panel(setup, renders: int = BENCH_RENDERS, warmup: int = BENCH_WARMUP) -> np.ndarray:
+def time_panel(
+    setup: Callable[[], Callable[[int], object]],
+    renders: int = BENCH_RENDERS,
+    warmup: int = BENCH_WARMUP,
+) -> np.ndarray:
     """Render latencies in milliseconds, after ``warmup`` untimed renders."""
     step = setup()
     for i in range(warmup):

@@ -93,6 +93,7 @@ def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any])
     defaults = notebook_parameters(spec)
     if "preset" in overrides:
         raise ValueError("set the preset with --preset, not as a parameter")
+    checked: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in defaults:
             raise ValueError(
@@ -101,14 +102,14 @@ def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any])
             )
         expected = type(defaults[key])
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-            overrides[key] = value
+            value = float(value)  # "-p rate=1" means 1.0
         if defaults[key] is not None and not isinstance(value, expected):
             raise ValueError(
                 f"parameter {key!r} of {spec.name!r} takes a {expected.__name__} "
                 f"(default {defaults[key]!r}), got {value!r}"
             )
-    return {"seed": defaults["seed"], **overrides, "preset": preset}
+        checked[key] = value
+    return {"seed": defaults["seed"], **checked, "preset": preset}
 
 
 def default_output(spec: NotebookSpec, parameters: dict[str, Any]) -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.special import ndtr
 from torch import nn
 
 from causalkit.core import cached, choose_preset, get_device, progress, seed_everything
@@ -37,10 +38,6 @@ class BarometerWorld:
             raise ValueError(f"noise levels must be positive, got {self.noise_b}, {self.noise_s}")
 
 
-def _normal_cdf(x: np.ndarray | float) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(x, dtype=float) / math.sqrt(2.0)))
-
-
 def storm_given_seen(world: BarometerWorld, reading: np.ndarray | float) -> np.ndarray:
     """P(S = 1 | B = b): Gaussian conditioning of P on the reading, then the storm threshold.
 
@@ -49,13 +46,13 @@ def storm_given_seen(world: BarometerWorld, reading: np.ndarray | float) -> np.n
     shrink = 1.0 / (1.0 + world.noise_b**2)
     mean = np.asarray(reading, dtype=float) * shrink
     sd = math.sqrt(world.noise_b**2 * shrink + world.noise_s**2)
-    return _normal_cdf((world.threshold - mean) / sd)
+    return ndtr((world.threshold - mean) / sd)
 
 
 def storm_given_done(world: BarometerWorld, reading: np.ndarray | float) -> np.ndarray:
     """P(S = 1 | do(B = b)) = P(S = 1): setting the needle leaves pressure, hence storms, alone."""
     sd = math.sqrt(1.0 + world.noise_s**2)
-    return np.broadcast_to(_normal_cdf(world.threshold / sd), np.shape(reading)).copy()
+    return np.full(np.shape(reading), ndtr(world.threshold / sd))
 
 
 def sample_world(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as ipw
 import numpy as np
 from matplotlib.figure import Figure
@@ -73,12 +75,13 @@ def seeing_vs_doing_panel(world: BarometerWorld | None = None) -> Panel:
         step=0.1,
         description="barometer",
         continuous_update=True,
+        layout=ipw.Layout(width="420px"),
     )
     return Panel({"barometer": slider}, renderer.render, "Seeing is not doing", BUDGET_MS)
 
 
 @register_panel("tour_seeing_doing", budget_ms=BUDGET_MS)
-def _benchmark() -> callable:
+def _benchmark() -> Callable[[int], Rendered]:
     renderer = SeeingDoingRenderer()
     readings = np.linspace(*READING_RANGE, 51)
     return lambda i: renderer.render(float(readings[i % len(readings)]))

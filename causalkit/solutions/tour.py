@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+from scipy.special import ndtr
 
 from causalkit.tour import (
     BarometerWorld,
@@ -33,7 +32,7 @@ def exercise_1_perfect_barometer(
         seen.append(float(storm_given_seen(world, reading)))
         done.append(float(storm_given_done(world, reading)))
     world = BarometerWorld()
-    limit = 0.5 * (1 + math.erf((world.threshold - reading) / (world.noise_s * math.sqrt(2))))
+    limit = float(ndtr((world.threshold - reading) / world.noise_s))
     return {"seen": seen, "done": done, "limit": [limit]}
 
 
