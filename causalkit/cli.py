@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from causalkit.notebooks import NOTEBOOKS, get_spec, notebook_dir
-from causalkit.runner import DEFAULT_CELL_TIMEOUT, NotebookFailed, parse_assignments, run_notebook
+from causalkit.runner import (
+    DEFAULT_CELL_TIMEOUT,
+    NotebookFailed,
+    check_parameters,
+    parse_assignments,
+    run_notebook,
+)
 
 BENCH_WARMUP = 5
 BENCH_RENDERS = 60
@@ -51,7 +57,9 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     parameters = parse_assignments(args.param)
-    output = Path(args.out) / get_spec(args.name).filename if args.out else None
+    spec = get_spec(args.name)
+    check_parameters(spec, args.preset, dict(parameters))  # refuse typos before the banner
+    output = Path(args.out) / spec.filename if args.out else None
     print(f"running {args.name} (preset {args.preset}) ...", file=sys.stderr, flush=True)
     result = run_notebook(
         args.name,
