@@ -44,6 +44,18 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "softmax_test_accuracy": (0.85, None),
             },
         ),
+        NotebookSpec(
+            name="cfl",
+            filename="02_cfl.ipynb",
+            title="Visual Causal Feature Learning: partitions, the CCT, a learned manipulator",
+            expect={
+                "cct_tables_ok": (1, 1),
+                "theorem7_max_gap": (None, 0.03),
+                "grating_merr_first": (0.2, None),
+                "grating_merr_last": (None, 0.12),
+                "grating_vbar_preserved": (0.8, None),
+            },
+        ),
     ]
 }
 

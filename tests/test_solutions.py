@@ -26,3 +26,24 @@ def test_tour_3_less_data_costs_a_little_accuracy():
     result = tour.exercise_3_less_data()
     assert 0.7 < result["small"] < result["full"]
     assert result["full"] > 0.85
+
+
+def test_cfl_1_equal_effects_break_the_coarsening():
+    from causalkit.solutions import cfl
+
+    assert cfl.exercise_1_equal_effects() == "incompatible"
+
+
+def test_cfl_2_without_confounding_seeing_is_doing():
+    from causalkit.solutions import cfl
+
+    assert cfl.exercise_2_no_confounding() == "equal"
+
+
+def test_cfl_3_alpha_trades_errors_for_distance():
+    from causalkit.solutions import cfl
+
+    result = cfl.exercise_3_alpha_tradeoff()
+    low, mid, high = (result[a] for a in (0.05, 0.5, 0.95))
+    assert low["mdist"] > mid["mdist"] > high["mdist"]
+    assert low["merr"] < high["merr"]

@@ -95,3 +95,57 @@ def test_panel_wires_any_control_to_its_render():
     panel.controls["k"].value = 4
     assert calls == [1, 4] and panel.readout.value == "k = 4"
     assert "budget 5 ms" in panel.latency.value
+
+
+# ------------------------------------------------------------------ CFL manipulator panel
+
+
+def _find_button(widget, description):
+    import ipywidgets as ipw
+
+    if isinstance(widget, ipw.Button) and widget.description == description:
+        return widget
+    for child in getattr(widget, "children", ()):
+        found = _find_button(child, description)
+        if found is not None:
+            return found
+    return None
+
+
+def test_cfl_panel_follows_target_alpha_and_edits():
+    from widgets.cfl import grating_panel
+
+    panel = grating_panel()
+    first = panel.readout.value
+    panel.controls["target"].value = 1.0
+    assert panel.readout.value != first and "target ĉ = 1.00" in panel.readout.value
+    panel.controls["index"].value = 1
+    image_before = panel.figure.value
+    draw_h = _find_button(panel.widget, "draw h-bar in row")
+    draw_h.click()
+    assert panel.figure.value != image_before
+    assert "h-bar yes →" in panel.readout.value  # the edited original now has an h-bar
+
+
+def test_cfl_render_removes_the_h_bar_and_keeps_the_v_bar():
+    import torch
+
+    from widgets.cfl import _grating_model
+
+    model, _ = _grating_model()
+    image = torch.zeros(10, 10)
+    image[4, :] = 1  # h-bar
+    image[:, 7] = 1  # v-bar
+    frame = model.render(image, target=0.0, alpha=0.15)
+    assert "h-bar yes → no" in frame.readout and "v-bar yes → yes" in frame.readout
+
+
+@pytest.mark.parametrize(("target", "alpha"), [(1.5, 0.1), (0.5, -0.1)])
+def test_cfl_render_rejects_out_of_range_controls(target, alpha):
+    import torch
+
+    from widgets.cfl import _grating_model
+
+    model, _ = _grating_model()
+    with pytest.raises(ValueError, match="must be in"):
+        model.render(torch.zeros(10, 10), target, alpha)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as ipw
@@ -80,7 +80,9 @@ class Panel:
         render: Callable[..., Rendered],
         title: str = "",
         budget_ms: float | None = None,
+        extra: Sequence[ipw.Widget] = (),
     ) -> None:
+        """``extra`` widgets (buttons, say) go under the controls; they call :meth:`refresh`."""
         self.controls = dict(controls)
         self._render = render
         self.budget_ms = budget_ms
@@ -95,15 +97,9 @@ class Panel:
         self.readout.add_class("causalkit-readout")
         self.latency.add_class("causalkit-latency")
         header = [ipw.HTML(f"<b>{title}</b>")] if title else []
-        self.widget = ipw.VBox(
-            [
-                *header,
-                ipw.HBox(list(self.controls.values())),
-                self.figure,
-                self.readout,
-                self.latency,
-            ]
-        )
+        controls_row = ipw.HBox(list(self.controls.values()))
+        children = [*header, controls_row, *extra, self.figure, self.readout, self.latency]
+        self.widget = ipw.VBox(children)
         self.widget.add_class("causalkit-panel")
         self.refresh()
 

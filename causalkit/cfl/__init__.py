@@ -1,0 +1,1 @@
+"""Visual Causal Feature Learning (Chalupka, Perona, Eberhardt, UAI 2015)."""
