@@ -145,7 +145,7 @@ def test_greedy_search_flips_exactly_the_causal_pixels():
 def test_relaxed_search_moves_towards_the_target_only_as_needed():
     net = _linear_net([6.0, 0.0, 0.0], -3.0)
     start = torch.full((1, 3), 0.2)
-    result = relaxed_manipulation(net, start, torch.tensor([1]), alpha=0.3, binary=False)
+    result = relaxed_manipulation(net, start, torch.tensor([1]), alpha=0.3)
     assert result[0, 0] > 0.6 and (result[0, 1:] - 0.2).abs().max() < 0.05
 
 
@@ -180,3 +180,14 @@ def test_a_short_alg2_run_records_eq2_eq3_and_grows_the_causal_data(sample):
     # every target is the other causal class of its starting image
     assert torch.equal(first.targets, 1 - causal_class(WORLD, first.originals.reshape(-1, 10, 10)))
     assert full_columns(first.manipulated.reshape(-1, 10, 10)).shape == (20, 10)
+
+
+def test_alg2_is_deterministic_for_a_seed(sample):
+    flat = sample.images[:200].reshape(200, -1)
+    labels = causal_class(WORLD, sample.images[:200])
+    oracle = lambda x: causal_class(WORLD, x.reshape(-1, 10, 10))  # noqa: E731
+    config = ManipulatorConfig(iterations=2, queries=20, train=TrainConfig(steps=100))
+    runs = [learn_manipulator(flat, labels, oracle, config, seed=s) for s in (3, 3, 4)]
+    assert runs[0].merr == runs[1].merr and runs[0].mdist == runs[1].mdist
+    assert torch.equal(runs[0].images, runs[1].images)
+    assert not torch.equal(runs[0].images, runs[2].images)

@@ -113,9 +113,9 @@ def _find_button(widget, description):
 
 
 def test_cfl_panel_follows_target_alpha_and_edits():
-    from widgets.cfl import grating_panel
+    from widgets.cfl import manipulator_panel
 
-    panel = grating_panel()
+    panel = manipulator_panel()
     first = panel.readout.value
     panel.controls["target"].value = 1.0
     assert panel.readout.value != first and "target ĉ = 1.00" in panel.readout.value
@@ -149,3 +149,29 @@ def test_cfl_render_rejects_out_of_range_controls(target, alpha):
     model, _ = _grating_model()
     with pytest.raises(ValueError, match="must be in"):
         model.render(torch.zeros(10, 10), target, alpha)
+
+
+def test_cfl_panel_digit_mode_asks_the_annotators():
+    from widgets.cfl import manipulator_panel
+
+    panel = manipulator_panel()
+    panel.controls["source"].value = "digit"
+    assert "Annotators say" in panel.readout.value
+    machine = panel.controls["machine"]
+    first = panel.readout.value
+    machine.value = machine.options[-1]
+    assert panel.readout.value != first and f"is it a {machine.value}?" in panel.readout.value
+    before = panel.figure.value
+    panel.controls["target"].value = 1.0
+    assert panel.figure.value != before
+
+
+def test_digit_render_rejects_bad_input():
+    from widgets.cfl import _digit_models
+
+    models, pool = _digit_models()
+    model = next(iter(models.values()))
+    with pytest.raises(ValueError, match="28x28"):
+        model.render(pool[0].reshape(28, 28), 0.5, 0.5)
+    with pytest.raises(ValueError, match="must be in"):
+        model.render(pool[0], 0.5, 2.0)

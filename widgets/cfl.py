@@ -13,9 +13,20 @@ import ipywidgets as ipw
 import numpy as np
 import torch
 
-from causalkit.cfl.experiment import GratingConfig, cached_grating, load_causal_net
+from causalkit.cfl.experiment import (
+    cached_grating,
+    cached_mnist,
+    cfl_config,
+    load_annotators,
+    load_causal_net,
+)
 from causalkit.cfl.grating import GratingWorld, causal_prob, has_hbar, has_vbar
-from causalkit.cfl.manipulator import CausalNet, greedy_binary_manipulation
+from causalkit.cfl.manipulator import (
+    CausalNet,
+    greedy_binary_manipulation,
+    relaxed_manipulation,
+)
+from causalkit.cfl.mnist import UNSURE, Annotators
 from causalkit.core import rgba_png
 from widgets.panel import Panel, Rendered, register_panel
 
@@ -24,20 +35,22 @@ SCALE = 16  # screen pixels per image pixel
 POOL = 40  # images offered by the index slider
 
 
-def _upscale(rgb: np.ndarray) -> np.ndarray:
+def _upscale(rgb: np.ndarray, scale: int = SCALE) -> np.ndarray:
     """Scale up, with a thin gray frame so white images show their edges."""
-    big = rgb.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
+    big = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
     return np.pad(big, ((2, 2), (2, 2), (0, 0)), constant_values=150)
 
 
-def _picture(original: np.ndarray, manipulated: np.ndarray) -> np.ndarray:
-    """Original | manipulated | changes (green: added, red: removed), as one RGB image."""
+def _picture(original: np.ndarray, manipulated: np.ndarray, scale: int = SCALE) -> np.ndarray:
+    """Original | manipulated | changes (green: ink added, red: ink removed), as one RGB image."""
     gray = lambda img: np.repeat((255 * (1 - img))[..., None], 3, axis=2)  # noqa: E731
-    changes = gray(manipulated) * 0.35 + 255 * 0.65
-    changes[(manipulated > original)] = (30, 160, 60)
-    changes[(manipulated < original)] = (210, 40, 40)
-    gap = np.full((original.shape[0] * SCALE + 4, 8, 3), 255.0)
-    tiles = [_upscale(gray(original)), gap, _upscale(gray(manipulated)), gap, _upscale(changes)]
+    change = np.clip(manipulated - original, -1, 1)[..., None]
+    faint = gray(manipulated) * 0.35 + 255 * 0.65
+    green, red = np.array([30, 160, 60]), np.array([210, 40, 40])
+    changes = faint * (1 - np.abs(change)) + np.where(change > 0, green, red) * np.abs(change)
+    gap = np.full((original.shape[0] * scale + 4, 8, 3), 255.0)
+    up = lambda img: _upscale(img, scale)  # noqa: E731
+    tiles = [up(gray(original)), gap, up(gray(manipulated)), gap, up(changes)]
     return np.concatenate(tiles, axis=1).astype(np.uint8)
 
 
@@ -78,19 +91,67 @@ class GratingManipulation:
         return Rendered(rgba_png(pixels), readout)
 
 
+class DigitManipulation:
+    """The pure layer for MNIST: one one-vs-all C, the relaxed search, the simulated annotators."""
+
+    def __init__(self, net: CausalNet, digit: int, annotators: Annotators, alpha_steps: int = 100):
+        self.net, self.digit, self.annotators, self.steps = net, digit, annotators, alpha_steps
+
+    def render(self, image: torch.Tensor, target: float, alpha: float) -> Rendered:
+        if image.shape != (784,):
+            raise ValueError(f"a digit must be a flattened 28x28 image, got {tuple(image.shape)}")
+        if not (0 <= target <= 1 and 0 <= alpha <= 1):
+            raise ValueError(f"target ĉ and α must be in [0, 1], got {target}, {alpha}")
+        flat = image.reshape(1, -1)
+        manipulated = relaxed_manipulation(
+            self.net, flat, torch.tensor([target]), alpha, steps=self.steps
+        )
+        with torch.no_grad():
+            c_before, c_after = self.net(flat).item(), self.net(manipulated).item()
+        answers = self.annotators.answer(torch.cat([flat, manipulated])).tolist()
+        said = ["?" if a == UNSURE else str(a) for a in answers]
+        verdict = ["yes" if a == self.digit else "no" for a in answers]
+        distance = float(((manipulated - flat) ** 2).sum())
+        readout = (
+            "Left: original · middle: manipulated · right: changes "
+            "(<span style='color:#1e9e3c'>ink added</span>, "
+            "<span style='color:#d22828'>ink removed</span>).<br>"
+            f"C = P(digit is {self.digit}): <b>{c_before:.2f}</b> → <b>{c_after:.2f}</b> "
+            f"(target ĉ = {target:.2f}, α = {alpha:.2f}); d = <b>{distance:.1f}</b> "
+            f"(squared L2).<br>Annotators say <b>{said[0]}</b> → <b>{said[1]}</b>: "
+            f"'is it a {self.digit}?' {verdict[0]} → <b>{verdict[1]}</b>."
+        )
+        pixels = _picture(flat.reshape(28, 28).numpy(), manipulated.reshape(28, 28).numpy(), 6)
+        return Rendered(rgba_png(pixels), readout)
+
+
 def _grating_model(seed: int = 0) -> tuple[GratingManipulation, torch.Tensor]:
-    config = GratingConfig()
+    config = cfl_config("quick").grating
     result = cached_grating(config, seed)  # trained once, by the notebook or here
     pool = result["observed_images"][:POOL]
     return GratingManipulation(load_causal_net(result["net"]), config.world), pool
 
 
-def grating_panel(seed: int = 0) -> Panel:
-    """Pick an observed GRATING image, edit it, and drag ĉ and α."""
-    model, pool = _grating_model(seed)
-    side = model.world.side
+def _digit_models(preset: str = "quick", seed: int = 0):
+    config = cfl_config(preset).mnist
+    result = cached_mnist(config, seed)
+    annotators = load_annotators(result["annotators"], config.annotators)
+    models = {
+        int(d): DigitManipulation(load_causal_net(state), int(d), annotators)
+        for d, state in result["nets"].items()
+    }
+    return models, result["pool_images"]
+
+
+def manipulator_panel(preset: str = "quick", seed: int = 0) -> Panel:
+    """Pick a GRATING image or a digit, drag ĉ and α; edit GRATING images by hand."""
+    grating, pool = _grating_model(seed)
+    digit_models, digit_pool = _digit_models(preset, seed)
+    side = grating.world.side
     edits: dict[int, torch.Tensor] = {}
-    index = ipw.IntSlider(0, 0, len(pool) - 1, description="image")
+    source = ipw.ToggleButtons(options=["GRATING", "digit"], description="image")
+    machine = ipw.Dropdown(options=sorted(digit_models), description="is it a")
+    index = ipw.IntSlider(0, 0, min(len(pool), len(digit_pool)) - 1, description="which")
     target = ipw.FloatSlider(0.0, min=0, max=1, step=0.05, description="target ĉ")
     alpha = ipw.FloatSlider(0.15, min=0, max=1, step=0.05, description="α")
     row = ipw.IntSlider(0, 0, side - 1, description="row")
@@ -99,13 +160,16 @@ def grating_panel(seed: int = 0) -> Panel:
     def current(i: int) -> torch.Tensor:
         return edits.setdefault(i, pool[i].clone())
 
-    def render(index: int, target: float, alpha: float) -> Rendered:
-        return model.render(current(index), target, alpha)
+    def render(source: str, machine: int, index: int, target: float, alpha: float) -> Rendered:
+        if source == "digit":
+            return digit_models[machine].render(digit_pool[index], target, alpha)
+        return grating.render(current(index), target, alpha)
 
     def edit(change: Callable[[torch.Tensor], None]) -> Callable[[ipw.Button], None]:
         def on_click(_button: ipw.Button) -> None:
-            change(current(index.value))
-            panel.refresh()
+            if source.value == "GRATING":  # digits are not edited by hand
+                change(current(index.value))
+                panel.refresh()
 
         return on_click
 
@@ -124,14 +188,15 @@ def grating_panel(seed: int = 0) -> Panel:
         button.on_click(edit(change))
         button.add_class(f"causalkit-action-{label.split()[0]}")
         button_row.append(button)
+    controls = {
+        "source": source,
+        "machine": machine,
+        "index": index,
+        "target": target,
+        "alpha": alpha,
+    }
     extra = [ipw.HBox([row, col]), ipw.HBox(button_row)]
-    panel = Panel(
-        {"index": index, "target": target, "alpha": alpha},
-        render,
-        "Manipulate a GRATING image",
-        BUDGET_MS,
-        extra=extra,
-    )
+    panel = Panel(controls, render, "Manipulator: drag ĉ and α", BUDGET_MS, extra=extra)
     return panel
 
 
@@ -142,4 +207,14 @@ def _benchmark() -> Callable[[int], Rendered]:
     alphas = np.linspace(0.05, 0.6, 5)
     return lambda i: model.render(
         pool[i % len(pool)], float(targets[i % 7]), float(alphas[(i // 7) % 5])
+    )
+
+
+@register_panel("cfl_digit_manipulator", budget_ms=BUDGET_MS)
+def _benchmark_digits() -> Callable[[int], Rendered]:
+    models, pool = _digit_models()
+    machines = sorted(models)
+    targets = np.linspace(0, 1, 5)
+    return lambda i: models[machines[i % len(machines)]].render(
+        pool[i % len(pool)], float(targets[i % 5]), 0.5
     )

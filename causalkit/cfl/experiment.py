@@ -29,7 +29,17 @@ from causalkit.cfl.manipulator import (
     manipulation_distance,
     manipulation_error,
 )
+from causalkit.cfl.mnist import (
+    AnnotatorConfig,
+    Annotators,
+    MnistCflConfig,
+    annotator_cnn,
+    manipulator_chain,
+    mnist_config,
+    run_mnist_cfl,
+)
 from causalkit.core import cached, choose_preset, seed_everything
+from causalkit.data import mnist
 
 CODE_VERSION = "2"
 
@@ -156,13 +166,76 @@ class CflConfig:
 
     grating: GratingConfig = field(default_factory=GratingConfig)
     grating_seeds: int = 1  # GRATING runs use seeds seed, seed + 1, ...
+    mnist: MnistCflConfig = field(default_factory=MnistCflConfig)
 
 
 PRESETS = {
-    "quick": CflConfig(grating_seeds=1),
-    "paper": CflConfig(grating_seeds=3),
+    "quick": CflConfig(grating_seeds=1, mnist=mnist_config("quick")),
+    "paper": CflConfig(grating_seeds=3, mnist=mnist_config("paper")),
 }
 
 
 def cfl_config(preset: str) -> CflConfig:
     return choose_preset(PRESETS, preset)
+
+
+# ------------------------------------------------------------------ MNIST (§4.2)
+
+
+def train_mnist(config: MnistCflConfig, seed: int) -> dict:
+    """Run §4.2 once and keep what the notebook and the panel need, in cacheable form."""
+    result = run_mnist_cfl(config, seed)
+    digits = mnist(seed)  # the same shuffle run_mnist_cfl indexes into
+    pool = result.manipulator_index
+    generator = torch.Generator().manual_seed(seed)
+    chains, sources = {}, {}
+    for digit, run in result.runs.items():
+        # Fig. 6 (bottom): a random digit of another class, pushed towards `digit`.
+        others = pool[digits.labels[pool] != digit]
+        source = others[torch.randint(len(others), (1,), generator=generator)].item()
+        chains[str(digit)] = manipulator_chain(
+            run, digits.images[source].reshape(-1), 1, config.manipulator.alpha
+        )
+        sources[str(digit)] = int(digits.labels[source])
+    panel_pool = pool[:PANEL_POOL]
+    return {
+        "digits": torch.tensor(config.digits),
+        "mean_merr": torch.tensor(result.mean_merr),
+        "mean_mdist": torch.tensor(result.mean_mdist),
+        "merr": {str(d): torch.tensor(v) for d, v in result.merr.items()},
+        "annotator_accuracy": result.annotator_accuracy,
+        "annotator_unsure": result.annotator_unsure,
+        "chains": chains,
+        "chain_sources": sources,
+        "nets": {
+            str(d): {k: v.cpu() for k, v in run.net.state_dict().items()}
+            for d, run in result.runs.items()
+        },
+        "annotators": [
+            {k: v.cpu() for k, v in m.state_dict().items()} for m in result.annotators.members
+        ],
+        "pool_images": digits.images[panel_pool].reshape(len(panel_pool), -1),
+        "seconds": result.seconds,
+    }
+
+
+PANEL_POOL = 40  # held digits the panel offers
+
+
+def cached_mnist(config: MnistCflConfig, seed: int) -> dict:
+    return cached(
+        "cfl-mnist",
+        {"config": config, "seed": seed},
+        lambda: train_mnist(config, seed),
+        version=CODE_VERSION,
+    )
+
+
+def load_annotators(states: list[dict[str, torch.Tensor]], config: AnnotatorConfig) -> Annotators:
+    """The simulated annotators from their cached weights."""
+    members = []
+    for state in states:
+        member = annotator_cnn(config.channels)
+        member.load_state_dict(state)
+        members.append(member.eval())
+    return Annotators(members, config.confidence)

@@ -108,6 +108,20 @@ def causal_labels_from_observations(
     return answers[members].long(), representatives
 
 
+def _effect_gap(logits: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    # -log(1 - |C(j) - ĉ|): a monotone transform of the paper's |C(j) - ĉ|. The plain gap
+    # is flat where C is confidently wrong, which is exactly where a search starts, so no
+    # single step (gradient or pixel flip) would ever seem worth its distance.
+    return nn.functional.binary_cross_entropy_with_logits(logits, goal, reduction="none")
+
+
+def _check_search(originals: torch.Tensor, targets: torch.Tensor, alpha: float) -> None:
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if originals.ndim != 2 or targets.shape != (originals.shape[0],):
+        raise ValueError("originals must be (Q, D) and targets (Q,)")
+
+
 def relaxed_manipulation(
     net: CausalNet,
     originals: torch.Tensor,
@@ -115,38 +129,29 @@ def relaxed_manipulation(
     alpha: float,
     steps: int = 150,
     learning_rate: float = 0.1,
-    binary: bool = True,
 ) -> torch.Tensor:
-    """Alg. 2 step 6: argmin_j (1 - α)|C(j) - ĉ| + α d(j, i), for a batch of images.
+    """Alg. 2 step 6 on grayscale images: argmin_j (1 - α)|C(j) - ĉ| + α d(j, i), batched.
 
     d is the squared L2 distance divided by the number of pixels, so α does not
-    depend on the image size. The search runs over a continuous relaxation
-    j = sigmoid(z) in [0, 1]^D, started at the original image, by Adam on z. For
-    binary images (GRATING) the result is rounded to {0, 1}; there the squared L2
-    distance is exactly the number of flipped pixels. The result is a local
-    minimum, as in the paper ("up to local minima").
+    depend on the image size. The search runs over j = sigmoid(z) in [0, 1]^D,
+    started at the original image, by Adam on z, and returns, per image, the best
+    candidate it met under the paper's objective: a local minimum, as in the paper
+    ("up to local minima"). Binary images take :func:`greedy_binary_manipulation`.
     """
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if originals.ndim != 2 or targets.shape != (originals.shape[0],):
-        raise ValueError("originals must be (Q, D) and targets (Q,)")
+    _check_search(originals, targets, alpha)
     device = next(net.parameters()).device
     start, goal = originals.to(device), targets.float().to(device)
     z = torch.logit(start.clamp(0.02, 0.98)).detach().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=learning_rate)
-    # The search's iterates are not monotone in the paper's objective, so keep, per image,
-    # the best candidate seen (the original itself to begin with).
+    # The iterates are not monotone in the paper's objective, so keep, per image, the best
+    # candidate seen (the original itself to begin with).
     best = start.clone()
     best_objective = (1 - alpha) * (net(start) - goal).abs().detach()
     for p in net.parameters():
         p.requires_grad_(False)
     try:
         for _ in range(steps):
-            soft = torch.sigmoid(z)
-            # For binary images C and d are evaluated on the rounded image, with the gradient
-            # passed straight through the rounding: a search over fractional pixels finds
-            # images that fool C only until they are rounded.
-            candidate = soft + ((soft > 0.5).float() - soft).detach() if binary else soft
+            candidate = torch.sigmoid(z)
             logits = net.logits(candidate)
             distance = ((candidate - start) ** 2).mean(dim=1)
             with torch.no_grad():
@@ -154,13 +159,7 @@ def relaxed_manipulation(
                 improved = objective < best_objective
                 best[improved] = candidate[improved].detach()
                 best_objective = torch.where(improved, objective, best_objective)
-            # -log(1 - |C(j) - ĉ|), a monotone transform of the paper's |C(j) - ĉ|: the plain
-            # gap has a vanishing gradient where C is confidently wrong, which is exactly
-            # where the search starts, so the search would never leave the original image.
-            effect_gap = nn.functional.binary_cross_entropy_with_logits(
-                logits, goal, reduction="none"
-            )
-            loss = ((1 - alpha) * effect_gap + alpha * distance).sum()
+            loss = ((1 - alpha) * _effect_gap(logits, goal) + alpha * distance).sum()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -168,13 +167,6 @@ def relaxed_manipulation(
         for p in net.parameters():
             p.requires_grad_(True)
     return best.cpu()
-
-
-def _effect_gap(logits: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-    # -log(1 - |C(j) - ĉ|): a monotone transform of the paper's |C(j) - ĉ|. The plain gap
-    # is flat where C is confidently wrong, which is exactly where a search starts, so no
-    # single step (gradient or pixel flip) would ever seem worth its distance.
-    return nn.functional.binary_cross_entropy_with_logits(logits, goal, reduction="none")
 
 
 @torch.no_grad()
@@ -192,10 +184,7 @@ def greedy_binary_manipulation(
     (1 - α) gap(C(j), ĉ) + α d(j, i) / D, d the squared L2 distance, which for binary
     images is the number of flipped pixels. Stops at a local minimum.
     """
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if originals.ndim != 2 or targets.shape != (originals.shape[0],):
-        raise ValueError("originals must be (Q, D) and targets (Q,)")
+    _check_search(originals, targets, alpha)
     device = next(net.parameters()).device
     start, goal = originals.to(device), targets.float().to(device)
     q, d = start.shape
@@ -318,7 +307,6 @@ def learn_manipulator(
                 config.alpha,
                 config.search_steps,
                 config.search_learning_rate,
-                binary=False,
             )
         answers = oracle(manipulated).long()
         history.append(
