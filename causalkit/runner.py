@@ -105,7 +105,7 @@ def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any])
             value = float(value)  # "-p rate=1" means 1.0
         if defaults[key] is not None and not isinstance(value, expected):
             raise ValueError(
-                f"parameter {key!r} of {spec.name!r} takes a {expected.__name__} "
+                f"parameter {key!r} of {spec.name!r} takes a value of type {expected.__name__} "
                 f"(default {defaults[key]!r}), got {value!r}"
             )
         checked[key] = value
