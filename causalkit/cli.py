@@ -144,6 +144,23 @@ def cmd_strip(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ncc_score(args: argparse.Namespace) -> int:
+    from causalkit.ncc.score import score_csv
+
+    table, rejected = score_csv(args.pairs, args.preset, args.seed)
+    for sample_id, reason in rejected:
+        print(f"skipped {sample_id}: {reason}", file=sys.stderr)
+    if args.out:
+        table.to_csv(args.out, index=False, float_format="%.6f")
+        print(f"{len(table)} pairs scored, {len(rejected)} skipped; written to {args.out}")
+    else:
+        rows = [
+            [sid, f"{p:.4f}"] for sid, p in zip(table.SampleID, table.p_a_causes_b, strict=True)
+        ]
+        print(format_table(["SampleID", "p_a_causes_b"], rows))
+    return 0
+
+
 def _device_name() -> str:
     from causalkit.core import describe_device
 
@@ -198,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--execute", action="store_true", help="re-run first, to refresh the checked outputs"
     )
     strip.set_defaults(func=cmd_strip)
+
+    ncc = sub.add_parser("ncc", help="the Neural Causation Coefficient (Lopez-Paz et al. 2017)")
+    ncc_sub = ncc.add_subparsers(dest="ncc_command", required=True)
+    score = ncc_sub.add_parser(
+        "score", help="P(A causes B) for each row of a SampleID,A,B pairs CSV (Tübingen layout)"
+    )
+    score.add_argument("pairs", help="CSV with header SampleID,A,B; bad rows are reported, skipped")
+    score.add_argument("--preset", default="quick", help="quick (CPU minutes) or paper")
+    score.add_argument("--seed", type=int, default=0, help="seed of the trained model (default 0)")
+    score.add_argument("--out", help="write SampleID,p_a_causes_b here instead of a table")
+    score.set_defaults(func=cmd_ncc_score)
     return parser
 
 

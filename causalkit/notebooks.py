@@ -45,6 +45,17 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
             },
         ),
         NotebookSpec(
+            name="ncc",
+            filename="01_ncc.ipynb",
+            title="Discovering Causal Signals in Images: NCC, Tübingen, causal features in scenes",
+            expect={
+                "synthetic_val_accuracy": (0.8, None),
+                "tubingen_accuracy": (0.6, None),
+                "baseline_accuracy_igci_slope": (0.5, None),
+                "image_signal_categories": (6, 6),
+            },
+        ),
+        NotebookSpec(
             name="cfl",
             filename="02_cfl.ipynb",
             title="Visual Causal Feature Learning: partitions, the CCT, a learned manipulator",

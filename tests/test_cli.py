@@ -34,7 +34,10 @@ def no_kernel(monkeypatch):
             ["run", "tour", "-p", "epochs=3"],
             "no parameter 'epochs'; its parameters are preset, seed",
         ),
-        (["run", "tour", "-p", "seed=zero"], "parameter 'seed' of 'tour' takes a value of type int"),
+        (
+            ["run", "tour", "-p", "seed=zero"],
+            "parameter 'seed' of 'tour' takes a value of type int",
+        ),
         (["run", "tour", "-p", "seed"], "not of the form key=value"),
         (["run", "tour", "-p", "preset=paper"], "set the preset with --preset"),
         (["run", "nope", "--out", "somewhere"], "unknown notebook 'nope'"),

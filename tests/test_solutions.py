@@ -47,3 +47,27 @@ def test_cfl_3_alpha_trades_errors_for_distance():
     low, mid, high = (result[a] for a in (0.05, 0.5, 0.95))
     assert low["mdist"] > mid["mdist"] > high["mdist"]
     assert low["merr"] < high["merr"]
+
+
+def test_ncc_1_swapping_columns_flips_every_verdict():
+    from causalkit.solutions import ncc
+
+    result = ncc.exercise_1_swap_every_pair()
+    assert result["max_sum_error"] < 1e-6  # exact per sample; averaging subsamples rounds
+    assert result["accuracy"] + result["accuracy_swapped"] == pytest.approx(1.0)
+
+
+def test_ncc_2_gaussian_data_leave_no_footprint():
+    from causalkit.solutions import ncc
+
+    for seed in range(3):
+        result = ncc.exercise_2_gaussian_hides_the_footprint(seed=seed)
+        assert result["forward_ratio"] < 1.2 and result["backward_ratio"] < 1.2
+
+
+def test_ncc_3_more_points_help():
+    from causalkit.solutions import ncc
+
+    accuracy = ncc.exercise_3_points_needed()
+    assert accuracy[1000] > accuracy[10] + 0.1
+    assert accuracy[1000] > 0.8

@@ -175,3 +175,44 @@ def test_digit_render_rejects_bad_input():
         model.render(pool[0].reshape(28, 28), 0.5, 0.5)
     with pytest.raises(ValueError, match="must be in"):
         model.render(pool[0], 0.5, 2.0)
+
+
+@pytest.fixture(scope="module")
+def ncc_model():
+    from causalkit.ncc.experiment import trained_ncc
+
+    return trained_ncc("quick", seed=0)  # trained by the notebook regression test
+
+
+def test_ncc_playground_swap_flips_truth_and_verdict(ncc_model):
+    from widgets.ncc import ncc_playground_panel
+
+    panel = ncc_playground_panel(ncc_model)
+    first = panel.readout.value
+    assert "the truth is <b>X → Y</b>" in first
+    p_first = float(first.split("P(X → Y) = <b>")[1].split("<")[0])
+    panel.controls["swap"].value = True
+    swapped = panel.readout.value
+    assert "the truth is <b>Y → X</b>" in swapped
+    p_swapped = float(swapped.split("P(X → Y) = <b>")[1].split("<")[0])
+    assert p_first + p_swapped == pytest.approx(1.0, abs=2e-3)  # Eq. 5, to the printed digits
+    before = panel.figure.value
+    panel.controls["noise"].value = 4.0
+    assert panel.figure.value != before
+
+
+def test_ncc_pair_builder_changes_only_what_a_slider_names():
+    from widgets.ncc import DEFAULT_KNOTS, PairBuilder
+
+    builder = PairBuilder(draw=3)
+    a = builder.params(3, 2.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
+    b = builder.params(3, 2.0, DEFAULT_KNOTS, 2.5, 0.0, 200)
+    assert np.array_equal(a.means, b.means) and a.noise_level != b.noise_level
+    assert np.allclose(a.hetero_knots, a.hetero_knots[0])  # hetero = 0: constant noise scale
+    assert len(a.weights) == 3
+    with pytest.raises(ValueError, match="components"):
+        builder.params(6, 2.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
+    with pytest.raises(ValueError, match="spread"):
+        builder.params(2, 0.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
+    with pytest.raises(ValueError, match="5 mechanism knots"):
+        builder.params(2, 1.0, DEFAULT_KNOTS[:4], 1.0, 0.0, 200)

@@ -97,7 +97,10 @@ class Panel:
         self.readout.add_class("causalkit-readout")
         self.latency.add_class("causalkit-latency")
         header = [ipw.HTML(f"<b>{title}</b>")] if title else []
-        controls_row = ipw.HBox(list(self.controls.values()))
+        # Wrap, so a panel with many controls stays inside the notebook's width.
+        controls_row = ipw.HBox(
+            list(self.controls.values()), layout=ipw.Layout(flex_flow="row wrap")
+        )
         children = [*header, controls_row, *extra, self.figure, self.readout, self.latency]
         self.widget = ipw.VBox(children)
         self.widget.add_class("causalkit-panel")

@@ -1,0 +1,339 @@
+"""NCC (Lopez-Paz et al. 2017): §3.1 generator, Eq. 5 symmetry, training, baselines, Tübingen."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from causalkit.data import tuebingen_pairs
+from causalkit.ncc import baselines
+from causalkit.ncc.experiment import (
+    NccConfig,
+    evaluate_tubingen,
+    ncc_config,
+    trained_ncc,
+)
+from causalkit.ncc.model import NCC, TrainConfig, symmetric_composite, train_ncc
+from causalkit.ncc.synthetic import (
+    GeneratorConfig,
+    PairParams,
+    hermite_spline,
+    pair_from_params,
+    random_params,
+    sample_causal,
+    sample_pairs,
+    smoothing_spline,
+    support,
+)
+
+TINY = TrainConfig(
+    iterations=250,
+    pool_pairs=600,
+    pool_points=300,
+    min_points=100,
+    max_points=200,
+    val_pairs=300,
+    val_points=200,
+    eval_every=125,
+)
+FAST = dataclasses.replace(TINY, iterations=30, eval_every=30)  # for plumbing, not learning
+
+
+def _params(**overrides) -> PairParams:
+    base = {
+        "weights": np.array([1.0, 2.0]),
+        "means": np.array([-1.0, 2.0]),
+        "sds": np.array([0.5, 1.0]),
+        "mechanism_knots": np.array([0.0, 1.0, -1.0, 2.0]),
+        "noise_level": 0.5,
+        "hetero_knots": np.array([1.0, 2.0, 1.0, 3.0]),
+        "n_points": 500,
+    }
+    return PairParams(**{**base, **overrides})
+
+
+# ---------------------------------------------------------------- §3.1 generator
+
+
+def test_pairs_are_standardised_and_labels_balanced():
+    pairs, labels = sample_pairs(200, 300, seed=0)
+    assert pairs.shape == (400, 300, 2) and pairs.dtype == torch.float32
+    torch.testing.assert_close(pairs.mean(1), torch.zeros(400, 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pairs.std(1, unbiased=False), torch.ones(400, 2), atol=1e-4, rtol=0)
+    assert (labels == 0).sum() == 200 and (labels == 1).sum() == 200
+    # Eq. 4: the second half is the first half transposed.
+    assert torch.equal(pairs[200:], pairs[:200].flip(-1))
+
+
+def test_generator_is_seeded():
+    a, _ = sample_pairs(20, 50, seed=3)
+    b, _ = sample_pairs(20, 50, seed=3)
+    c, _ = sample_pairs(20, 50, seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_augmented_copies_are_labelled_half_and_uncorrelated():
+    pairs, labels = sample_pairs(300, 400, seed=1, augment=True)
+    assert pairs.shape == (900, 400, 2)
+    assert (labels[600:] == 0.5).all() and (labels[:600] != 0.5).all()
+    original, shuffled = pairs[:300], pairs[600:]
+    # Same y, and x is a permutation of the original x...
+    assert torch.equal(shuffled[..., 1], original[..., 1])
+    assert torch.equal(shuffled[..., 0].sort(1).values, original[..., 0].sort(1).values)
+
+    # ...so the dependence is gone: |corr| collapses to the sampling noise ~ 1/sqrt(m).
+    def abs_corr(s):
+        return (s[..., 0] * s[..., 1]).mean(1).abs()
+
+    assert abs_corr(shuffled).mean() < 0.06 < 0.2 < abs_corr(original).mean()
+
+
+def test_hermite_spline_interpolates_its_knots_without_overshoot():
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((6, 5))
+    lo, hi = np.full(6, -2.0), np.full(6, 2.0)
+    knots = np.tile(np.linspace(-2, 2, 5), (6, 1))
+    np.testing.assert_allclose(hermite_spline(knots, lo, hi, values), values, atol=1e-12)
+    # PCHIP stays within each interval's knot values (monotone between knots).
+    x = np.tile(np.linspace(-2, 2, 4001), (6, 1))
+    f = hermite_spline(x, lo, hi, values)
+    idx = np.clip(np.floor((x + 2) / 1.0).astype(int), 0, 3)
+    left, right = np.take_along_axis(values, idx, 1), np.take_along_axis(values, idx + 1, 1)
+    assert (f >= np.minimum(left, right) - 1e-12).all()
+    assert (f <= np.maximum(left, right) + 1e-12).all()
+
+
+def test_smoothing_spline_interpolates_four_knots_and_smooths_five():
+    lo, hi = np.zeros(1), np.ones(1)
+    four = np.array([[1.0, 3.0, 0.5, 2.0]])
+    np.testing.assert_allclose(
+        smoothing_spline(np.linspace(0, 1, 4)[None], lo, hi, four), four, atol=1e-10
+    )
+    five = np.array([[0.0, 5.0, 0.0, 5.0, 0.0]])
+    fitted = smoothing_spline(np.linspace(0, 1, 5)[None], lo, hi, five)
+    assert not np.allclose(fitted, five)  # a cubic cannot pass through a zigzag of 5
+
+
+def test_support_is_eq3():
+    x = np.array([[0.0, 1.0, 2.0, 3.0]])
+    lo, hi = support(x)
+    sd = x.std()
+    assert lo[0] == pytest.approx(-sd) and hi[0] == pytest.approx(3 + sd)
+
+
+def test_random_params_follow_section_3_1():
+    rng = np.random.default_rng(0)
+    draws = [random_params(rng) for _ in range(400)]
+    assert {len(p.weights) for p in draws} == {1, 2, 3, 4, 5}  # k ~ RandomInteger[1, 5]
+    assert {len(p.mechanism_knots) for p in draws} == {4, 5}  # d ~ RandomInteger(4, 5)
+    assert all(len(p.hetero_knots) == len(p.mechanism_knots) for p in draws)
+    hetero = np.concatenate([p.hetero_knots for p in draws])
+    assert hetero.min() >= 0 and hetero.max() <= 5
+    assert all(0 <= p.noise_level <= 5 and (p.sds >= 0).all() for p in draws)
+
+
+def test_noiseless_pair_is_the_standardised_mechanism():
+    x, y = pair_from_params(_params(noise_level=0.0))
+    assert x.shape == y.shape == (500,)
+    lo, hi = support(x[None])
+    f = hermite_spline(x[None], lo, hi, np.array([[0.0, 1.0, -1.0, 2.0]]))[0]
+    np.testing.assert_allclose(y, (f - f.mean()) / f.std(), atol=1e-10)
+
+
+def test_noise_convention_changes_noise_strength():
+    params = _params(noise_level=4.0)
+    _, y_sd = pair_from_params(params, config=GeneratorConfig(noise="sd"))
+    _, y_var = pair_from_params(params, config=GeneratorConfig(noise="variance"))
+    _, y_clean = pair_from_params(_params(noise_level=0.0))
+    # With sd 4 the signal is buried deeper than with sd 2 (variance 4).
+    assert np.corrcoef(y_sd, y_clean)[0, 1] < np.corrcoef(y_var, y_clean)[0, 1]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"weights": np.array([1.0])}, "equal length"),
+        ({"weights": np.array([-1.0, 1.0])}, "non-negative"),
+        ({"sds": np.array([-1.0, 1.0])}, "standard deviations"),
+        ({"mechanism_knots": np.array([1.0])}, "at least 2"),
+        ({"noise_level": -0.1}, "noise_level"),
+        ({"n_points": 5}, "at least 10"),
+        ({"sds": np.zeros(2), "means": np.ones(2)}, "cause is constant"),
+    ],
+)
+def test_bad_pair_params_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        pair_from_params(_params(**overrides))
+
+
+def test_bad_generator_settings_are_refused():
+    with pytest.raises(ValueError, match="noise must be one of"):
+        GeneratorConfig(noise="std")
+    with pytest.raises(ValueError, match="n >= 1"):
+        sample_causal(0, 100, np.random.default_rng(0))
+
+
+def test_two_thousand_long_pairs_stay_finite():
+    x, y = sample_causal(2000, 1000, np.random.default_rng(0))
+    assert x.shape == y.shape == (2000, 1000) and np.isfinite(y).all()
+
+
+# ---------------------------------------------------------------- §3.2 NCC and Eq. 5
+
+
+def test_eq5_is_exactly_antisymmetric():
+    torch.manual_seed(0)
+    model = NCC()
+    pairs = torch.randn(64, 120, 2) ** 3
+    p_xy = model.probability_causal(pairs)
+    p_yx = model.probability_causal(pairs.flip(-1))
+    assert p_xy.shape == (64,)
+    assert ((p_xy >= 0) & (p_xy <= 1)).all()
+    assert torch.equal(p_xy + p_yx, torch.ones(64))
+    assert model.training  # probability_causal restores the mode it found
+
+
+def test_symmetric_composite_is_eq5():
+    a, b = torch.tensor([0.1, 0.9, 0.3]), torch.tensor([0.8, 0.2, 0.3])
+    torch.testing.assert_close(symmetric_composite(a, b), 0.5 * (1 - a + b))
+
+
+def test_probability_causal_ignores_scale_and_shift():
+    torch.manual_seed(0)
+    model = NCC().eval()
+    pairs = torch.randn(4, 80, 2)
+    scaled = pairs * torch.tensor([3.0, 0.01]) + torch.tensor([5.0, -2.0])
+    torch.testing.assert_close(model.probability_causal(pairs), model.probability_causal(scaled))
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (torch.randn(4, 50), r"shape \(B, m, 2\)"),
+        (torch.randn(4, 50, 3), r"shape \(B, m, 2\)"),
+        (torch.ones(4, 50, 2, dtype=torch.long), "float tensor"),
+        (torch.full((2, 50, 2), float("nan")), "NaN"),
+        (torch.cat([torch.randn(1, 50, 1), torch.ones(1, 50, 1)], -1), "constant column"),
+        (np.zeros((2, 50, 2)), "torch.Tensor"),
+    ],
+)
+def test_probability_causal_rejects_bad_input(pairs, message):
+    with pytest.raises(ValueError, match=message):
+        NCC().probability_causal(pairs)
+
+
+def test_bad_train_config_is_refused():
+    with pytest.raises(ValueError, match="min_points"):
+        TrainConfig(min_points=600, max_points=500)
+
+
+def test_tiny_training_learns_beyond_chance():
+    result = train_ncc(TINY, seed=0)
+    curve = result["curve"]
+    assert curve["val_accuracy"].shape == (2,)
+    assert curve["val_accuracy"][-1] > 0.65  # chance is 0.5 on the balanced Eq. 4 set
+    assert torch.isfinite(curve["loss"]).all()
+
+
+def test_training_is_deterministic():
+    a, b = train_ncc(FAST, seed=5), train_ncc(FAST, seed=5)
+    for key in a["state"]:
+        assert torch.equal(a["state"][key], b["state"][key]), key
+
+
+def test_training_stops_on_nan(monkeypatch):
+    from causalkit.ncc import model as ncc_model
+
+    def nan_batch(pool, config, augment, generator):
+        return torch.full((config.batch_pairs, 50, 2), float("nan")), torch.zeros(
+            config.batch_pairs
+        )
+
+    monkeypatch.setattr(ncc_model, "_minibatch", nan_batch)
+    with pytest.raises(FloatingPointError, match="loss became nan at iteration 1"):
+        train_ncc(FAST, seed=0)
+
+
+def test_augmented_training_runs_and_is_symmetric():
+    state = train_ncc(FAST, seed=0, augment=True)["state"]
+    model = NCC()
+    model.load_state_dict(state)
+    pairs = torch.randn(8, 60, 2)
+    total = model.probability_causal(pairs) + model.probability_causal(pairs.flip(-1))
+    assert torch.equal(total, torch.ones(8))
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _cube_pair(n: int = 400):
+    x = np.random.default_rng(0).uniform(0, 1, n)
+    return x, x**3
+
+
+@pytest.mark.parametrize("method", [baselines.igci_slope, baselines.igci_entropy])
+def test_igci_finds_a_deterministic_cube(method):
+    x, y = _cube_pair()
+    assert method(x, y) > 0 > method(y, x)
+
+
+def test_reci_and_anm_find_an_additive_noise_pair():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, 300)
+    y = x**3 + rng.uniform(-1, 1, 300)
+    assert baselines.reci(x, y) > 0 > baselines.reci(y, x)
+    assert baselines.anm_hsic(x, y) > 0 > baselines.anm_hsic(y, x)
+
+
+def test_hsic_detects_dependence():
+    rng = np.random.default_rng(2)
+    u = rng.standard_normal(200)
+    assert baselines.hsic_log_pvalue(u, u**2) < np.log(1e-3)
+    assert baselines.hsic_log_pvalue(u, rng.standard_normal(200)) > np.log(1e-3)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        (np.arange(20.0), np.arange(21.0), "equal length"),
+        (np.arange(5.0), np.arange(5.0), "at least 10"),
+        (np.ones(20), np.arange(20.0), "constant"),
+        (np.r_[np.nan, np.arange(19.0)], np.arange(20.0), "finite"),
+    ],
+)
+def test_baselines_reject_bad_pairs(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        baselines.igci_slope(a, b)
+
+
+# ---------------------------------------------------------------- §3.3 experiment
+
+
+def test_presets_and_bad_names():
+    quick, paper = ncc_config("quick"), ncc_config("paper")
+    assert quick.seeds == 1 and paper.seeds == 3  # the paper preset averages three NCCs
+    assert quick.anm_max_points < paper.anm_max_points
+    assert ncc_config("paper", augment=True).augment
+    with pytest.raises(ValueError, match="choose one of quick, paper"):
+        ncc_config("huge")
+
+
+def test_cached_model_and_tubingen_evaluation(tmp_cache):
+    config = NccConfig(train=FAST, test_points=200, test_subsamples=2, anm_max_points=60)
+    model = trained_ncc(config, seed=0)
+    assert list(tmp_cache.glob("ncc-model-*.pt"))
+    again = trained_ncc(config, seed=0)  # from the cache: same weights
+    pairs = tuebingen_pairs()[:12]
+    batch = torch.randn(3, 50, 2)
+    assert torch.equal(model.probability_causal(batch), again.probability_causal(batch))
+    result = evaluate_tubingen(model, config, pairs)
+    assert list(result.table.columns) == ["SampleID", "n_points", "p_a_causes_b", "correct"]
+    assert len(result.table) == 12
+    assert result.table["n_points"].tolist() == [len(p.a) for p in pairs]
+    assert result.accuracy == pytest.approx(result.table["correct"].mean())
+    assert set(result.baselines["method"]) == set(baselines.BASELINES)
+    assert (result.baselines["seconds_per_pair"] > 0).all()
+    assert result.summary()["method"].iloc[0] == "NCC"
