@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from causalkit.core import BlitFigure
 from causalkit.ncc.baselines import igci_slope, reci
-from causalkit.ncc.model import NCC
+from causalkit.ncc.model import Scorer
 from causalkit.ncc.synthetic import MAX_COMPONENTS, PairParams, pair_from_params
 from widgets.panel import Panel, Rendered, register_panel
 
@@ -75,7 +75,7 @@ class PairBuilder:
 class NccPlayground:
     """The pure layer: slider values -> the scatter and every method's verdict."""
 
-    def __init__(self, model: NCC) -> None:
+    def __init__(self, model: Scorer) -> None:
         self.model = model
         self.builders: dict[int, PairBuilder] = {}
         self.fig = Figure(figsize=(6.4, 3.0), layout="constrained")
@@ -140,7 +140,7 @@ def _float_slider(name: str, value: float, low: float, high: float, step: float 
 DEFAULT_KNOTS = (-1.0, 0.4, 1.2, 0.3, -0.8)
 
 
-def ncc_playground_panel(model: NCC) -> Panel:
+def ncc_playground_panel(model: Scorer) -> Panel:
     """Sliders for every ingredient of a §3.1 pair; NCC's verdict beside the truth."""
     renderer = NccPlayground(model)
     controls = {
@@ -159,15 +159,11 @@ def ncc_playground_panel(model: NCC) -> Panel:
     return Panel(controls, renderer.render, "NCC playground: build a pair", BUDGET_MS)
 
 
-def _benchmark_model() -> NCC:
-    from causalkit.ncc.experiment import trained_ncc
-
-    return trained_ncc("quick", seed=0)
-
-
 @register_panel("ncc_playground", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    renderer = NccPlayground(_benchmark_model())
+    from causalkit.ncc.experiment import trained_ncc
+
+    renderer = NccPlayground(trained_ncc("quick", seed=0))
     rng = np.random.default_rng(0)
     settings = [
         dict(

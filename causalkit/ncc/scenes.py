@@ -36,6 +36,7 @@ from scipy.stats import binomtest
 from torch import nn
 
 from causalkit.core import cached, choose_preset, get_device, progress, seed_everything
+from causalkit.ncc.model import check_pairs
 
 CODE_VERSION = "1"
 
@@ -766,17 +767,9 @@ def load_scene_net(config: SceneStudyConfig, state: dict[str, torch.Tensor]) -> 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _check_pairs(pairs: torch.Tensor) -> None:
-    if not isinstance(pairs, torch.Tensor) or pairs.ndim != 3 or pairs.shape[-1] != 2:
-        shape = tuple(pairs.shape) if isinstance(pairs, torch.Tensor) else type(pairs).__name__
-        raise ValueError(f"pairs must be a tensor of shape (B, m, 2), got {shape}")
-    if pairs.shape[1] < 2:
-        raise ValueError(f"each scatter needs at least 2 points, got m = {pairs.shape[1]}")
-
-
 def _correlation(pairs: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each scatter; 0 where either variable is constant."""
-    _check_pairs(pairs)
+    check_pairs(pairs)
     centred = pairs.double() - pairs.double().mean(dim=1, keepdim=True)
     cov = (centred[..., 0] * centred[..., 1]).sum(1)
     var = (centred**2).sum(1)
