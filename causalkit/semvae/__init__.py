@@ -6,6 +6,25 @@ ELBO, the maximal DAG (Prop. 1), Gumbel-softmax edge masks and the sparsity term
 the structural Hamming distance of App. G.
 """
 
+from causalkit.semvae.mario import (
+    MARIO_SPRITE,
+    POSITION_VARIABLES,
+    MarioClips,
+    background,
+    mario_clips,
+    render_frames,
+    sprite_position,
+)
+from causalkit.semvae.ovals import (
+    OVAL_FACTORS,
+    QUICK_OVAL_GRID,
+    OvalDataset,
+    OvalGrid,
+    oval_centres,
+    oval_dataset,
+    oval_images,
+    oval_positions,
+)
 from causalkit.semvae.sem import (
     ancestral_sample,
     edge_probabilities,
@@ -25,7 +44,15 @@ from causalkit.semvae.sem import (
 )
 
 __all__ = [
+    "MARIO_SPRITE",
+    "OVAL_FACTORS",
+    "POSITION_VARIABLES",
+    "QUICK_OVAL_GRID",
+    "MarioClips",
+    "OvalDataset",
+    "OvalGrid",
     "ancestral_sample",
+    "background",
     "edge_probabilities",
     "expected_graph_size",
     "extract_graph",
@@ -33,10 +60,17 @@ __all__ = [
     "linear_sem_moments",
     "linearise_sem",
     "local_gaussian_prior",
+    "mario_clips",
     "maximal_dag",
+    "oval_centres",
+    "oval_dataset",
+    "oval_images",
+    "oval_positions",
     "propagation_matrix",
+    "render_frames",
     "sample_edge_mask",
     "sparsity_penalty",
+    "sprite_position",
     "structural_hamming_distance",
     "temporal_maximal_dag",
     "temporal_structural_hamming_distance",
