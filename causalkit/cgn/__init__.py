@@ -1,8 +1,27 @@
 """Counterfactual Generative Networks (Sauer & Geiger, ICLR 2021).
 
-So far: the colored, double-colored and Wildlife MNIST variants of App. A.2.
+So far: the colored, double-colored and Wildlife MNIST variants of App. A.2, and
+the MNIST CGN's model pieces (mechanisms, composer, shape loss, discriminator).
 """
 
+from causalkit.cgn.model import (
+    CGN,
+    MNIST_SHAPE_WEIGHTS,
+    TAU,
+    Discriminator,
+    PatchShuffle,
+    ShapeMechanism,
+    ShapeWeights,
+    TextureMechanism,
+    binary_mask_loss,
+    compose,
+    counterfactual_grid,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    mask_mean,
+    mask_size_loss,
+    shape_loss,
+)
 from causalkit.cgn.variants import (
     BG_COLORS,
     FG_COLORS,
@@ -18,13 +37,29 @@ from causalkit.cgn.variants import (
 
 __all__ = [
     "BG_COLORS",
+    "CGN",
     "FG_COLORS",
+    "MNIST_SHAPE_WEIGHTS",
     "NO_CLASS",
+    "TAU",
     "TEXTURE_KINDS",
     "VARIANTS",
+    "Discriminator",
     "MnistVariant",
+    "PatchShuffle",
+    "ShapeMechanism",
+    "ShapeWeights",
     "TextureFamily",
+    "TextureMechanism",
+    "binary_mask_loss",
+    "compose",
+    "counterfactual_grid",
+    "discriminator_adversarial_loss",
+    "generator_adversarial_loss",
     "make_variant",
+    "mask_mean",
+    "mask_size_loss",
     "sample_texture",
+    "shape_loss",
     "texture_bank",
 ]
