@@ -3,7 +3,8 @@
 :mod:`causalkit.semvae.sem` holds the maths: mean and covariance propagation of a linear
 additive-noise SEM (Thm. 2), its linearisation at a pivot (Thm. 3), the Gaussian KL of the
 ELBO, the maximal DAG (Prop. 1), Gumbel-softmax edge masks and the sparsity term (§4.5), and
-the structural Hamming distance of App. G.
+the structural Hamming distance of App. G. :mod:`causalkit.semvae.models` holds the networks
+and losses of §5.1 (ovals, App. E) and §5.2 (Mario clips, App. F).
 """
 
 from causalkit.semvae.mario import (
@@ -14,6 +15,24 @@ from causalkit.semvae.mario import (
     mario_clips,
     render_frames,
     sprite_position,
+)
+from causalkit.semvae.models import (
+    CausalOvalVAE,
+    GaussianEncoder,
+    LinearTemporalSEM,
+    OvalVAE,
+    QuadraticSEM,
+    TemporalCausalVAE,
+    TemporalVAELoss,
+    VAELoss,
+    beta_vae_loss,
+    causal_prior_kl,
+    causal_vae_loss,
+    decode_from_noise,
+    extrapolate,
+    intervene,
+    standard_normal_kl,
+    temporal_vae_loss,
 )
 from causalkit.semvae.ovals import (
     OVAL_FACTORS,
@@ -48,15 +67,29 @@ __all__ = [
     "OVAL_FACTORS",
     "POSITION_VARIABLES",
     "QUICK_OVAL_GRID",
+    "CausalOvalVAE",
+    "GaussianEncoder",
+    "LinearTemporalSEM",
     "MarioClips",
     "OvalDataset",
     "OvalGrid",
+    "OvalVAE",
+    "QuadraticSEM",
+    "TemporalCausalVAE",
+    "TemporalVAELoss",
+    "VAELoss",
     "ancestral_sample",
     "background",
+    "beta_vae_loss",
+    "causal_prior_kl",
+    "causal_vae_loss",
+    "decode_from_noise",
     "edge_probabilities",
     "expected_graph_size",
     "extract_graph",
+    "extrapolate",
     "gaussian_kl",
+    "intervene",
     "linear_sem_moments",
     "linearise_sem",
     "local_gaussian_prior",
@@ -71,7 +104,9 @@ __all__ = [
     "sample_edge_mask",
     "sparsity_penalty",
     "sprite_position",
+    "standard_normal_kl",
     "structural_hamming_distance",
     "temporal_maximal_dag",
     "temporal_structural_hamming_distance",
+    "temporal_vae_loss",
 ]
