@@ -70,6 +70,18 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "mnist_merr_last": (None, 0.5),
             },
         ),
+        NotebookSpec(
+            name="icm",
+            filename="03_icm.ipynb",
+            title="Learning Independent Causal Mechanisms: competing experts, unseen symbols",
+            expect={
+                "mechanisms_specialised": (5, 10),
+                "accuracy_clean": (0.9, None),
+                "accuracy_transformed": (None, 0.6),
+                "accuracy_inverted": (0.6, None),
+                "iterations": (300, 300),
+            },
+        ),
     ]
 }
 

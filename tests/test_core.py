@@ -20,6 +20,7 @@ from causalkit.core import (
     cached,
     choose_preset,
     entry_path,
+    flush_denormal,
     get_device,
     progress,
     read_metrics,
@@ -60,6 +61,13 @@ def test_device_cuda_requested_without_cuda_is_an_error(monkeypatch):
     monkeypatch.setenv("CAUSALKIT_DEVICE", "cuda")
     with pytest.raises(ValueError, match="CUDA is not available"):
         get_device()
+
+
+def test_flush_denormal_zeroes_denormals_inside_the_block_only():
+    tiny = torch.tensor([1e-36])
+    with flush_denormal():
+        assert (tiny * 1e-5).item() == 0.0  # 1e-41 is denormal in float32: flushed
+    assert (tiny * 1e-5).item() > 0.0  # PyTorch's default again afterwards
 
 
 # ------------------------------------------------------------------ seeding

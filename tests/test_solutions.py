@@ -71,3 +71,40 @@ def test_ncc_3_more_points_help():
     accuracy = ncc.exercise_3_points_needed()
     assert accuracy[1000] > accuracy[10] + 0.1
     assert accuracy[1000] > 0.8
+
+
+def test_icm_1_dominant_experts_undo_their_mechanisms():
+    from causalkit.solutions import icm
+
+    answer = icm.exercise_1_who_undoes_what()
+    owned = {name: a for name, a in answer.items() if a["share"] >= 0.9}
+    assert len(owned) >= 5  # the quick preset's bar
+    for name, a in owned.items():
+        assert a["error_expert"] < 0.5 * a["error_transformed"], name
+
+
+def test_icm_2_a_known_chain_is_undone_by_hand():
+    from causalkit.solutions import icm
+
+    errors = icm.exercise_2_undo_a_known_chain()
+    assert (
+        min(errors["error_reverse_order"], errors["error_paper_order"])
+        < errors["error_transformed"]
+    )
+
+
+def test_icm_3_the_judge_picks_the_specialist():
+    from causalkit.solutions import icm
+
+    answer = icm.exercise_3_is_the_judge_right()
+    agreements = sorted(a["agreement"] for a in answer.values())
+    assert agreements[-5] >= 0.8  # at least five mechanisms go to their specialist
+    assert all(a["error_winner"] >= 0 and a["error_dominant"] >= 0 for a in answer.values())
+
+
+def test_icm_4_half_a_shift_goes_to_a_translation_expert():
+    from causalkit.solutions import icm
+
+    answer = icm.exercise_4_half_a_shift()
+    assert abs(sum(answer["winner_shares"]) - 1) < 1e-6
+    assert answer["accuracy_clean"] > answer["accuracy_shifted"] - 0.02

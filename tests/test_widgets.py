@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from widgets.panel import PANELS, Panel, Rendered, load_all_panels, register_panel
@@ -216,3 +217,63 @@ def test_ncc_pair_builder_changes_only_what_a_slider_names():
         builder.params(2, 0.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
     with pytest.raises(ValueError, match="5 mechanism knots"):
         builder.params(2, 1.0, DEFAULT_KNOTS[:4], 1.0, 0.0, 200)
+
+
+# ------------------------------------------------------------------ ICM expert arena
+
+
+@pytest.fixture(scope="module")
+def icm_arena():
+    from widgets.icm import arena_from_run
+
+    return arena_from_run("quick", seed=0)  # trained by the notebook regression test
+
+
+def test_icm_arena_shows_every_expert_and_frames_the_winner(icm_arena):
+    from widgets.icm import _WINNER
+
+    contest = icm_arena.contest("digit", 3, "invert")
+    n = icm_arena.committee.n_experts
+    assert contest["outputs"].shape == (n, 1, 32, 32) and contest["scores"].shape == (n,)
+    assert torch.allclose(contest["transformed"], 1 - contest["clean"], atol=1e-6)
+    frame = icm_arena.render("digit", 3, "invert")
+    winner = int(contest["scores"].argmax())
+    assert f"winner <b>expert {winner}</b>" in frame.readout
+    pixels = _pixels(frame.png)[..., :3]
+    assert (pixels == np.array(_WINNER, dtype=np.uint8)).all(axis=-1).sum() > 100  # the green frame
+
+
+def test_icm_arena_two_mechanisms_and_symbols(icm_arena):
+    frame = icm_arena.render("symbol", 0, "noise", "left", noise_seed=2)
+    assert "noise then left" in frame.readout and "(DejaVuSans-Bold)" in frame.readout
+    noisy = icm_arena.contest("digit", 0, "noise", noise_seed=1)["transformed"]
+    assert torch.equal(noisy, icm_arena.contest("digit", 0, "noise", noise_seed=1)["transformed"])
+    assert not torch.equal(
+        noisy, icm_arena.contest("digit", 0, "noise", noise_seed=2)["transformed"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("painting", 0, "up"), "source"),
+        (("digit", 10_000, "up"), "index"),
+        (("digit", 0, "rotate"), "unknown mechanism"),
+        (("digit", 0, "up", "blur"), "unknown mechanism"),
+    ],
+)
+def test_icm_arena_rejects_bad_controls(icm_arena, args, message):
+    with pytest.raises(ValueError, match=message):
+        icm_arena.render(*args)
+
+
+def test_icm_panel_follows_its_controls(icm_arena):
+    from widgets.icm import expert_arena_panel
+
+    panel = expert_arena_panel(icm_arena)
+    first = panel.readout.value
+    panel.controls["mechanism"].value = "up-left"
+    assert panel.readout.value != first and "through <b>up-left</b>" in panel.readout.value
+    panel.controls["source"].value = "symbol"
+    assert panel.controls["index"].max == len(icm_arena.images["symbol"]) - 1
+    assert "DejaVu" in panel.readout.value

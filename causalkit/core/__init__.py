@@ -2,7 +2,7 @@
 
 from causalkit.core.cache import CacheWarning, cache_dir, cache_key, cached, entry_path
 from causalkit.core.config import choose_preset
-from causalkit.core.device import describe_device, get_device
+from causalkit.core.device import describe_device, flush_denormal, get_device
 from causalkit.core.metrics import METRIC_MIMETYPE, read_metrics, record_metric
 from causalkit.core.plotting import BlitFigure, rgba_png
 from causalkit.core.progress import progress
@@ -19,6 +19,7 @@ __all__ = [
     "choose_preset",
     "describe_device",
     "entry_path",
+    "flush_denormal",
     "get_device",
     "progress",
     "read_metrics",

@@ -7,6 +7,8 @@ person can force the CPU on a GPU machine (or pick ``cuda:1``) without editing c
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -50,3 +52,19 @@ def describe_device(device: torch.device | None = None) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Treat denormal floats as zero inside the block (restored to PyTorch's default after).
+
+    Adversarial training drives many activations and gradients towards zero, and x86
+    CPUs compute slowly on denormal numbers: a prototype of ICM's competition ran 0.6
+    iterations/s without flushing and 1.7 with it on this project's CPU. The precision
+    lost below ~1e-38 does not matter for training.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

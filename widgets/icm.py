@@ -1,0 +1,166 @@
+"""Expert arena: throw a digit or an unseen symbol at the committee and see who wins and why.
+
+Pick an image and one or two mechanisms (App. C); every expert's output appears with
+the discriminator's score c_j = D(E_j(x')), the winner of Alg. 1 framed in green, and
+the clean image it should have recovered beside the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as ipw
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from causalkit.core import rgba_png
+from causalkit.icm.mechanisms import MECHANISMS, apply_mechanism, check_images
+from causalkit.icm.models import Committee, Discriminator
+from widgets.panel import Panel, Rendered, register_panel
+
+BUDGET_MS = 100.0
+NONE = "none"
+ZOOM = 3
+_CAPTION = 14
+_WINNER = (40, 200, 90)
+
+
+def _tile(image: torch.Tensor, caption: str, frame: tuple[int, int, int] | None) -> Image.Image:
+    pixels = (image[0].clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+    big = Image.fromarray(pixels).resize((32 * ZOOM, 32 * ZOOM), Image.NEAREST).convert("RGB")
+    tile = Image.new("RGB", (32 * ZOOM + 6, 32 * ZOOM + 6 + _CAPTION), (255, 255, 255))
+    if frame:
+        tile.paste(frame, (0, 0, 32 * ZOOM + 6, 32 * ZOOM + 6))
+    tile.paste(big, (3, 3))
+    ImageDraw.Draw(tile).text((4, 32 * ZOOM + 7), caption, fill=(0, 0, 0))
+    return tile
+
+
+class ExpertArena:
+    """The pure layer: (image, mechanisms) -> every expert's output, scores and the winner."""
+
+    def __init__(
+        self,
+        committee: Committee,
+        discriminator: Discriminator,
+        images: dict[str, torch.Tensor],
+        names: dict[str, list[str]] | None = None,
+    ) -> None:
+        for source, batch in images.items():
+            check_images(batch)
+            if not len(batch):
+                raise ValueError(f"no {source} images to choose from")
+        self.committee, self.discriminator = committee.eval(), discriminator.eval()
+        self.images = images
+        self.names = names or {}
+        self.device = next(committee.parameters()).device
+
+    @torch.no_grad()
+    def contest(
+        self, source: str, index: int, mechanism: str, second: str = NONE, noise_seed: int = 0
+    ) -> dict[str, torch.Tensor]:
+        """The clean image, its transformed version, every expert's output and score."""
+        if source not in self.images:
+            raise ValueError(f"source must be one of {', '.join(self.images)}, got {source!r}")
+        if not 0 <= index < len(self.images[source]):
+            raise ValueError(f"index must be in 0..{len(self.images[source]) - 1}, got {index}")
+        for name in (mechanism, second):
+            if name != NONE and name not in MECHANISMS:
+                raise ValueError(f"unknown mechanism {name!r}; choose none or one of {MECHANISMS}")
+        clean = self.images[source][index : index + 1]
+        generator = torch.Generator().manual_seed(noise_seed)
+        transformed = clean
+        for name in (mechanism, second):
+            if name != NONE:
+                transformed = apply_mechanism(transformed, name, generator)
+        outputs = self.committee(transformed.to(self.device))[0]  # (N', 1, 32, 32)
+        scores = torch.sigmoid(self.discriminator(outputs)).cpu()
+        return {
+            "clean": clean[0],
+            "transformed": transformed[0],
+            "outputs": outputs.cpu(),
+            "scores": scores,
+        }
+
+    def render(
+        self, source: str, index: int, mechanism: str, second: str = NONE, noise_seed: int = 0
+    ) -> Rendered:
+        result = self.contest(source, index, mechanism, second, noise_seed)
+        scores = result["scores"]
+        winner = int(scores.argmax())
+        tiles = [_tile(result["clean"], "clean", None), _tile(result["transformed"], "input", None)]
+        tiles += [
+            _tile(out, f"E{j} {s:.2f}", _WINNER if j == winner else None)
+            for j, (out, s) in enumerate(zip(result["outputs"], scores.tolist(), strict=True))
+        ]
+        per_row = 6
+        width, height = tiles[0].size
+        rows = -(-len(tiles) // per_row)
+        sheet = Image.new("RGB", (per_row * width, rows * height), (255, 255, 255))
+        for k, tile in enumerate(tiles):
+            sheet.paste(tile, ((k % per_row) * width, (k // per_row) * height))
+        error_in = ((result["transformed"] - result["clean"]) ** 2).mean().item()
+        error_out = ((result["outputs"][winner] - result["clean"]) ** 2).mean().item()
+        applied = " then ".join(m for m in (mechanism, second) if m != NONE) or "no mechanism"
+        label = self.names.get(source, [])
+        what = label[index] if index < len(label) else f"{source} #{index}"
+        runner_up = scores.topk(min(2, len(scores))).values[-1].item()
+        readout = (
+            f"<b>{what}</b> through <b>{applied}</b>: winner <b>expert {winner}</b> "
+            f"(D score {scores[winner]:.3f}, runner-up {runner_up:.3f}). "
+            f"Squared error to the clean image: input {error_in:.4f}, "
+            f"winner's output {error_out:.4f}."
+        )
+        return Rendered(rgba_png(np.asarray(sheet)), readout)
+
+
+def expert_arena_panel(arena: ExpertArena) -> Panel:
+    """Controls: image source and index, one or two mechanisms, the noise draw."""
+    largest = max(len(batch) for batch in arena.images.values())
+    controls = {
+        "source": ipw.ToggleButtons(options=list(arena.images), description="image"),
+        "index": ipw.IntSlider(0, min=0, max=largest - 1, description="which"),
+        "mechanism": ipw.Dropdown(
+            options=[NONE, *MECHANISMS], value="noise", description="mechanism"
+        ),
+        "second": ipw.Dropdown(options=[NONE, *MECHANISMS], value=NONE, description="then"),
+        "noise_seed": ipw.IntSlider(0, min=0, max=9, description="noise draw"),
+    }
+
+    def fit_index(change: dict) -> None:
+        controls["index"].max = len(arena.images[change["new"]]) - 1
+
+    controls["source"].observe(fit_index, names="value")
+    return Panel(controls, arena.render, "Expert arena: who wins this input?", BUDGET_MS)
+
+
+def arena_from_run(preset: str = "quick", seed: int = 0) -> ExpertArena:
+    """The arena over a cached trained committee (trains it first when the cache is cold)."""
+    from causalkit.icm.competition import icm_data, load_committee
+    from causalkit.icm.experiment import committee_run, icm_config
+    from causalkit.icm.glyphs import glyph_images
+
+    config = icm_config(preset)
+    committee, discriminator = load_committee(committee_run(config, seed), config.competition)
+    glyphs, glyph_names = glyph_images()
+    data = icm_data(seed)
+    return ExpertArena(
+        committee,
+        discriminator,
+        {"digit": data.test, "symbol": glyphs},
+        {"symbol": list(glyph_names)},
+    )
+
+
+@register_panel("icm_expert_arena", budget_ms=BUDGET_MS)
+def _benchmark() -> Callable[[int], Rendered]:
+    arena = arena_from_run("quick", seed=0)
+    options = [NONE, *MECHANISMS]
+    return lambda i: arena.render(
+        "digit" if i % 2 else "symbol",
+        (7 * i) % 100,
+        MECHANISMS[i % len(MECHANISMS)],
+        options[(3 * i) % len(options)],
+        i % 10,
+    )
