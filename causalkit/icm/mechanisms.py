@@ -93,6 +93,11 @@ def apply_mechanism(
     """Apply the mechanism called ``name`` to every image of the (N, 1, 32, 32) batch."""
     check_images(images)
     mechanism_index(name)
+    return _apply(images, name, generator)
+
+
+def _apply(images: torch.Tensor, name: str, generator: torch.Generator | None) -> torch.Tensor:
+    # Unchecked: callers have validated the batch and the name once already.
     if name in TRANSLATIONS:
         return translate(images, *TRANSLATIONS[name])
     return invert(images) if name == "invert" else add_noise(images, generator)
@@ -114,7 +119,7 @@ def apply_mechanisms(
     for index, name in enumerate(MECHANISMS):
         chosen = (mechanisms == index).to(images.device)
         if chosen.any():
-            out[chosen] = apply_mechanism(images[chosen], name, generator)
+            out[chosen] = _apply(images[chosen], name, generator)
     return out
 
 

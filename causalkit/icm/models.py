@@ -17,7 +17,6 @@ Both give the same outputs (tested); ``"auto"`` picks grouped on CUDA, loop on C
 from __future__ import annotations
 
 import itertools
-import math
 
 import torch
 from torch import nn
@@ -206,8 +205,3 @@ class ExpertAdam:
             m_hat = m[active] / (1 - beta1 ** t.view(shape))
             v_hat = v[active] / (1 - beta2 ** t.view(shape))
             p[active] -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
-
-
-def parameter_count(module: nn.Module, experts: int = 1) -> int:
-    """Trainable parameters per expert (for a committee) or in total (``experts=1``)."""
-    return math.ceil(sum(p.numel() for p in module.parameters()) / experts)
