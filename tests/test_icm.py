@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -255,3 +256,27 @@ def test_same_seed_gives_the_same_committee(data):
         assert torch.equal(tensor, second["committee"][name]), name
     other = train_committee(config, data, classifier, seed=4)
     assert not torch.equal(first["committee"]["weights.0"], other["committee"]["weights.0"])
+
+
+def test_a1_committees_start_from_the_main_runs_identity_experts(data):
+    from causalkit.icm.competition import identity_experts, join_experts, train_committee
+
+    config = CompetitionConfig(
+        n_experts=3, width=4, iterations=2, identity_iterations=3, eval_every=2, probe_digits=2
+    )
+    classifier = small_cnn().eval()
+    main = train_committee(config, data, classifier, seed=3)
+    extra = identity_experts(config, data, 2, seed=8)
+    start = join_experts((main, 3), (extra, 2))
+    five = dataclasses.replace(config, n_experts=5)
+    run = train_committee(five, data, classifier, seed=3, experts=start)
+    # The five experts entered the competition exactly as the two inits left them ...
+    for name, tensor in run["identity_state"].items():
+        assert torch.equal(tensor[:3], main["identity_state"][name]), name
+        assert torch.equal(tensor[3:], extra["identity_state"][name]), name
+    assert torch.equal(run["identity_iterations"][3:], extra["identity_iterations"])
+    # ... and a smaller committee is the main run's first experts.
+    two = join_experts((main, 2))
+    assert torch.equal(two["identity_state"]["weights.1"], main["identity_state"]["weights.1"][:2])
+    with pytest.raises(ValueError, match="cannot take 4 experts"):
+        join_experts((main, 4))

@@ -259,13 +259,24 @@ def measure(
 
 
 def train_committee(
-    config: CompetitionConfig, data: IcmData, classifier: nn.Module, seed: int
+    config: CompetitionConfig,
+    data: IcmData,
+    classifier: nn.Module,
+    seed: int,
+    *,
+    experts: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """Alg. 1 end to end: identity init, ``iterations`` of competition, curves along the way.
 
+    ``experts`` starts the competition from experts initialised elsewhere (the
+    ``identity_state``, ``identity_iterations`` and ``identity_seconds`` of another
+    run, or of :func:`identity_experts`, for ``config.n_experts`` experts) instead of
+    running App. B's initialisation here.
+
     Returns tensors and numbers only (cacheable): the committee's and discriminator's
-    weights, ``identity_iterations`` per expert, and the history -- ``iterations``
-    (T,), ``scores`` and ``wins`` (T, 10, N'), ``accuracy_transformed`` and
+    weights, the experts as they were after the identity init (``identity_state``),
+    ``identity_iterations`` per expert, and the history -- ``iterations`` (T,),
+    ``scores`` and ``wins`` (T, 10, N'), ``accuracy_transformed`` and
     ``accuracy_inverted`` (T,) -- plus ``train_seconds`` (init and competition, without
     the measurements) and ``seconds_per_iteration``.
     """
@@ -278,9 +289,14 @@ def train_committee(
     history: list[dict[str, torch.Tensor]] = []
     marks: list[int] = []
     with flush_denormal():
-        start = time.perf_counter()
-        identity = approximate_identity(committee, data.hidden, config, generator)
-        init_seconds = time.perf_counter() - start
+        if experts is None:
+            start = time.perf_counter()
+            identity = approximate_identity(committee, data.hidden, config, generator)
+            init_seconds = time.perf_counter() - start
+        else:
+            committee.load_state_dict(experts["identity_state"])
+            identity, init_seconds = experts["identity_iterations"], experts["identity_seconds"]
+        identity_state = {k: v.detach().cpu().clone() for k, v in committee.state_dict().items()}
         expert_optimiser = ExpertAdam(committee.expert_parameters(), config.learning_rate)
         disc_optimiser = torch.optim.Adam(discriminator.parameters(), config.learning_rate)
         history.append(measure(committee, discriminator, probe, classifier))
@@ -309,11 +325,62 @@ def train_committee(
     return {
         "committee": {k: v.cpu() for k, v in committee.state_dict().items()},
         "discriminator": {k: v.cpu() for k, v in discriminator.state_dict().items()},
+        "identity_state": identity_state,
         "identity_iterations": identity,
+        "identity_seconds": init_seconds,
         "iterations": torch.tensor(marks),
         **{key: torch.stack([h[key] for h in history]) for key in history[0]},
         "train_seconds": init_seconds + loop_seconds,
         "seconds_per_iteration": loop_seconds / config.iterations,
+    }
+
+
+def identity_experts(
+    config: CompetitionConfig, data: IcmData, n_experts: int, seed: int
+) -> dict[str, object]:
+    """``n_experts`` freshly built experts through App. B's identity init, on their own.
+
+    Returns what :func:`train_committee` takes as ``experts``: their weights
+    (``identity_state``), ``identity_iterations`` and ``identity_seconds``.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    committee = Committee(n_experts, config.width, config.depth).to(get_device())
+    with flush_denormal():
+        start = time.perf_counter()
+        used = approximate_identity(committee, data.hidden, config, generator)
+        seconds = time.perf_counter() - start
+    return {
+        "identity_state": {k: v.cpu() for k, v in committee.state_dict().items()},
+        "identity_iterations": used,
+        "identity_seconds": seconds,
+    }
+
+
+def join_experts(*parts: tuple[dict[str, object], int]) -> dict[str, object]:
+    """Experts taken from several identity-initialised committees, as one committee's start.
+
+    Each part is (``experts`` as :func:`identity_experts` returns them, how many of its
+    first experts to take). Every committee tensor has the expert as its leading
+    dimension, so taking and joining experts is slicing and concatenating.
+    ``identity_seconds`` is the parts' whole init time, shared inits counted in full.
+    """
+    if not parts:
+        raise ValueError("join_experts needs at least one part")
+    for experts, count in parts:
+        available = len(experts["identity_iterations"])
+        if not 0 < count <= available:
+            raise ValueError(f"cannot take {count} experts from a committee of {available}")
+    keys = parts[0][0]["identity_state"].keys()
+    return {
+        "identity_state": {
+            key: torch.cat([experts["identity_state"][key][:count] for experts, count in parts])
+            for key in keys
+        },
+        "identity_iterations": torch.cat(
+            [experts["identity_iterations"][:count] for experts, count in parts]
+        ),
+        "identity_seconds": sum(experts["identity_seconds"] for experts, _ in parts),
     }
 
 

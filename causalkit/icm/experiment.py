@@ -19,6 +19,8 @@ from causalkit.icm.competition import (
     CompetitionConfig,
     IcmData,
     icm_data,
+    identity_experts,
+    join_experts,
     judge,
     load_committee,
     make_probe,
@@ -30,7 +32,7 @@ from causalkit.icm.glyphs import glyph_images
 from causalkit.icm.mechanisms import MECHANISMS, apply_mechanisms, random_mechanisms
 from causalkit.icm.models import Committee, Discriminator
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,12 @@ def committee_run(config: IcmConfig, seed: int, n_experts: int | None = None) ->
     """Train (or load from the cache) one committee and its final measurements.
 
     ``n_experts`` other than the config's gives an App. A.1 run, trained for
-    ``size_iterations``. The result holds :func:`train_committee`'s output plus
-    ``final`` (:func:`final_measurements`).
+    ``size_iterations`` from :func:`resized_start`'s experts. The result holds
+    :func:`train_committee`'s output plus ``final`` (:func:`final_measurements`).
     """
     competition = config.competition
-    if n_experts is not None and n_experts != competition.n_experts:
+    resized = n_experts is not None and n_experts != competition.n_experts
+    if resized:
         competition = dataclasses.replace(
             competition, n_experts=n_experts, iterations=config.size_iterations
         )
@@ -150,7 +153,8 @@ def committee_run(config: IcmConfig, seed: int, n_experts: int | None = None) ->
     def build() -> dict[str, object]:
         data = icm_data(seed)
         classifier = trained_classifier(config, seed)
-        result = train_committee(competition, data, classifier, seed)
+        experts = resized_start(config, data, seed, n_experts) if resized else None
+        result = train_committee(competition, data, classifier, seed, experts=experts)
         committee, discriminator = load_committee(result, competition)
         result["final"] = final_measurements(
             committee, discriminator, data, classifier, config.eval_digits, seed
@@ -158,6 +162,21 @@ def committee_run(config: IcmConfig, seed: int, n_experts: int | None = None) ->
         return result
 
     return cached("icm-committee", key, build, version=CODE_VERSION)
+
+
+def resized_start(config: IcmConfig, data: IcmData, seed: int, n_experts: int) -> dict[str, object]:
+    """Identity-initialised experts for an App. A.1 committee of ``n_experts``.
+
+    App. B initialises every expert alone, so an A.1 committee can take its first
+    experts from the main run's (cached) identity init and initialise only the ones
+    it has beyond them: 6 experts cost nothing, 16 cost six inits instead of sixteen.
+    """
+    main = committee_run(config, seed)
+    have = config.competition.n_experts
+    if n_experts <= have:
+        return join_experts((main, n_experts))
+    extra = identity_experts(config.competition, data, n_experts - have, seed + n_experts)
+    return join_experts((main, have), (extra, n_experts - have))
 
 
 def glyph_transfer(
