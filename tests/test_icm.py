@@ -280,3 +280,17 @@ def test_a1_committees_start_from_the_main_runs_identity_experts(data):
     assert torch.equal(two["identity_state"]["weights.1"], main["identity_state"]["weights.1"][:2])
     with pytest.raises(ValueError, match="cannot take 4 experts"):
         join_experts((main, 4))
+
+
+def test_a1_accuracy_subset_is_checked_and_used(data):
+    from causalkit.icm.experiment import IcmConfig, final_measurements
+
+    with pytest.raises(ValueError, match="size_test_digits"):
+        IcmConfig(size_test_digits=0)
+    committee, discriminator = Committee(2, width=4).eval(), Discriminator().eval()
+    classifier = small_cnn().eval()
+    some = final_measurements(committee, discriminator, data, classifier, 2, 0, test_digits=7)
+    every = final_measurements(committee, discriminator, data, classifier, 2, 0)
+    # Accuracies over 7 digits are multiples of 1/7; over the whole split they need not be.
+    assert round(some["accuracy_clean"] * 7, 6) == round(some["accuracy_clean"] * 7)
+    assert some["matrix"].shape == every["matrix"].shape == (10, 2)

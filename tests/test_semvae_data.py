@@ -374,3 +374,14 @@ def test_bad_render_and_position_inputs_raise():
         sprite_position(frames[:, 0], bg)
     with pytest.raises(ValueError, match="finite float"):
         sprite_position(frames.to(torch.int64), bg)
+
+
+def test_ink_positions_invert_the_pixel_map():
+    from causalkit.semvae.ovals import QUICK_OVAL_GRID, ink_positions, oval_dataset
+
+    data = oval_dataset(QUICK_OVAL_GRID)
+    found = ink_positions(data.images.float())
+    assert (found - data.positions).abs().max() < 0.02  # under half a pixel in x and in y
+    assert ink_positions(torch.zeros(2, 1, 64, 64)).isnan().all()
+    with pytest.raises(ValueError, match="shape"):
+        ink_positions(torch.zeros(2, 64, 64))

@@ -89,7 +89,7 @@ def test_temporal_model_shapes(clips):
     model = TemporalCausalVAE()
     mean, tril = model.encode(clips.frames)
     assert mean.shape == (3, 3, 4) and tril.shape == (3, 3, 4, 4)
-    assert model.encode_background(clips.backgrounds).shape == (3, 32)
+    assert model.encode_background(clips.backgrounds).shape == (3, 8, 20, 20)
     assert model.decode(torch.zeros(3, 5, 4), clips.backgrounds).shape == (3, 5, 3, 20, 20)
     terms = temporal_vae_loss(clips.frames, clips.backgrounds, model, 0.01, generator=gen())
     assert terms.loss.shape == () and terms.graph_size.shape == ()
@@ -374,3 +374,20 @@ def test_bad_inputs_raise_helpful_errors(clips):
 def test_quadratic_sem_rejects_bad_coefficients():
     with pytest.raises(ValueError, match="three finite numbers"):
         QuadraticSEM(coefficients=(1.0, 0.0))
+
+
+def test_temporal_loss_weights_its_terms_as_documented(clips):
+    model = TemporalCausalVAE().eval()
+    terms = temporal_vae_loss(
+        clips.frames,
+        clips.backgrounds,
+        model,
+        0.3,
+        reconstruction_weight=10.0,
+        kl_weight=0.25,
+        generator=gen(),
+    )
+    expected = (10.0 * (terms.reconstruction + terms.prediction) + 0.25 * terms.kl).mean()
+    torch.testing.assert_close(terms.loss, expected + 0.3 * terms.graph_size)
+    with pytest.raises(ValueError, match="kl_weight"):
+        temporal_vae_loss(clips.frames, clips.backgrounds, model, 0.3, kl_weight=-1.0)

@@ -108,3 +108,35 @@ def test_icm_4_half_a_shift_goes_to_a_translation_expert():
     answer = icm.exercise_4_half_a_shift()
     assert abs(sum(answer["winner_shares"]) - 1) < 1e-6
     assert answer["accuracy_clean"] > answer["accuracy_shifted"] - 0.02
+
+
+def test_semvae_1_the_encoder_uses_the_same_slots_in_every_frame():
+    from causalkit.solutions import semvae
+
+    answer = semvae.exercise_1_which_latent_is_which()
+    corr = answer["corr"]
+    assert corr.shape == (12, 6)
+    assert len(set(answer["x_slot"])) == 1 and len(set(answer["y_slot"])) == 1
+    assert answer["x_slot"] != answer["y_slot"]
+    for t in range(3):  # each frame's x and y are read off one latent of that frame
+        frame = corr[4 * t : 4 * t + 4]
+        assert frame[:, 2 * t].max() > 0.8 and frame[:, 2 * t + 1].max() > 0.8
+
+
+def test_semvae_2_the_cause_noise_moves_the_oval_along_a_curve():
+    from causalkit.solutions import semvae
+
+    answer = semvae.exercise_2_the_decoders_parabola()
+    assert len(answer["positions"]) == 21  # an oval is found at every step
+    a, _, _ = answer["coefficients"]
+    assert a > 0.3  # the decoded path bends upwards, as the prior's z_1 = z_0² does
+
+
+def test_semvae_3_extrapolation_errors_grow_with_the_horizon():
+    from causalkit.solutions import semvae
+
+    answer = semvae.exercise_3_how_far_ahead()
+    error, visible = answer["error_px"], answer["visible"]
+    assert error.shape == visible.shape == (6,)
+    assert error[0] < 0.5 and error[-1] > error[0] + 1.0
+    assert visible[0] > 0.95 and visible[-1] < visible[0]

@@ -5,6 +5,9 @@ additive-noise SEM (Thm. 2), its linearisation at a pivot (Thm. 3), the Gaussian
 ELBO, the maximal DAG (Prop. 1), Gumbel-softmax edge masks and the sparsity term (§4.5), and
 the structural Hamming distance of App. G. :mod:`causalkit.semvae.models` holds the networks
 and losses of §5.1 (ovals, App. E) and §5.2 (Mario clips, App. F).
+:mod:`causalkit.semvae.ovals_experiment` trains and measures the three oval VAEs (Fig. 1-3),
+:mod:`causalkit.semvae.mario_experiment` the temporal model's sparsity sweep, learned graph,
+interventions and extrapolation (Fig. 4, 6, 7, 10, 11).
 """
 
 from causalkit.semvae.mario import (
@@ -39,6 +42,7 @@ from causalkit.semvae.ovals import (
     QUICK_OVAL_GRID,
     OvalDataset,
     OvalGrid,
+    ink_positions,
     oval_centres,
     oval_dataset,
     oval_images,
@@ -89,6 +93,7 @@ __all__ = [
     "extract_graph",
     "extrapolate",
     "gaussian_kl",
+    "ink_positions",
     "intervene",
     "linear_sem_moments",
     "linearise_sem",

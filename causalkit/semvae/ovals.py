@@ -185,6 +185,28 @@ def oval_images(factors: Tensor) -> Tensor:
     return _render(_check_factors(factors)).unsqueeze(1).to(torch.float32)
 
 
+def ink_positions(images: Tensor, threshold: float = 0.5) -> Tensor:
+    """Where an oval is, read off an image: the (x, y) of App. E at the centre of its ink.
+
+    The inverse of the pixel map of :func:`oval_centres`, applied to the centre of mass of
+    the pixels above ``threshold`` (for decoded images, whose pixels are probabilities).
+    ``images`` is (N, 1, 64, 64); returns (N, 2) float64, NaN for an image with no ink.
+    """
+    images = torch.as_tensor(images)
+    if images.dim() != 4 or images.shape[1:] != (1, IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"images must have shape (N, 1, 64, 64), got {tuple(images.shape)}")
+    ink = torch.where(images[:, 0] > threshold, images[:, 0].double(), 0.0)
+    mass = ink.sum((1, 2))
+    centres = torch.arange(IMAGE_SIZE, dtype=torch.float64) + 0.5
+    column = (ink.sum(1) * centres).sum(1) / mass
+    row = (ink.sum(2) * centres).sum(1) / mass
+    xy = torch.stack(
+        ((column - _CENTRE) / PIXELS_PER_X, _Y_MID + (_CENTRE - row) / PIXELS_PER_Y), 1
+    )
+    xy[mass == 0] = float("nan")
+    return xy
+
+
 @dataclass(frozen=True, eq=False)
 class OvalDataset:
     """Images, factors and true positions of the ovals data set (§5.1, App. E).

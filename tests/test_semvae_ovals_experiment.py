@@ -1,0 +1,258 @@
+"""The ovals experiment of §5.1 / App. E: configs, cached training, and Fig. 2's measurement.
+
+Training runs on a 16-image grid for a few dozen iterations, so the whole file takes seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from causalkit.semvae import CausalOvalVAE, OvalGrid, OvalVAE, oval_dataset
+from causalkit.semvae.ovals_experiment import (
+    KINDS,
+    PRESETS,
+    LatentResponse,
+    OvalsConfig,
+    abs_correlation,
+    build_oval_model,
+    correlation_ratio,
+    encode_means,
+    latent_noise,
+    latent_response,
+    load_oval_model,
+    noise_std,
+    ovals_config,
+    response_from_codes,
+    run_ovals,
+    train_oval_model,
+)
+
+TINY_GRID = OvalGrid(scales=1, rotations=2, x_positions=4, offsets=2)  # 16 images
+# Adam at 1e-2: a 40-iteration run must visibly lower the loss, which App. E's Adagrad at
+# 0.003 does not promise in so few steps.
+TINY = OvalsConfig(grid=TINY_GRID, epochs=20, batch_size=8, optimizer="adam", lr=1e-2, num_pivots=4)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_presets_follow_app_e():
+    paper = ovals_config("paper")
+    assert paper.grid.shape == (6, 40, 32, 10) and len(paper.grid) == 76_800
+    assert (paper.batch_size, paper.optimizer, paper.lr) == (100, "adagrad", 0.003)
+    assert (paper.hidden, paper.latents) == (64, 5)
+    quick = ovals_config("quick")
+    assert len(quick.grid) < len(paper.grid) and quick.batch_size == 100
+    assert set(PRESETS) == {"quick", "paper"}
+    with pytest.raises(ValueError, match="unknown preset"):
+        ovals_config("huge")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"batch_size": True}, "batch_size"),
+        ({"batch_size": 17}, "must not exceed"),
+        ({"hidden": -1}, "hidden"),
+        ({"num_pivots": 0}, "num_pivots"),
+        ({"latents": 1}, "latents"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"lr": "fast"}, "lr"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"reconstruction": "l1"}, "reconstruction"),
+        ({"seed": -1}, "seed"),
+        ({"grid": (1, 2, 4, 2)}, "OvalGrid"),
+    ],
+)
+def test_config_rejects_bad_values(change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(TINY, **change)
+
+
+def test_bad_kind_is_refused():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        train_oval_model(TINY, "beta2")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        build_oval_model("vae")
+    with pytest.raises(ValueError, match="OvalsConfig"):
+        train_oval_model({"epochs": 1}, "beta1")
+    with pytest.raises(ValueError, match="seed"):
+        train_oval_model(TINY, "beta1", seed=-3)
+
+
+def test_build_oval_model_kinds():
+    assert type(build_oval_model("beta1")) is OvalVAE
+    causal = build_oval_model("causal", latents=3, hidden=8, num_pivots=5)
+    assert isinstance(causal, CausalOvalVAE) and causal.num_pivots == 5
+    assert causal.latent_dim == 3
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tiny_training_is_deterministic_cached_and_learns(kind, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path / "a"))
+    first = train_oval_model(TINY, kind, seed=3)
+    curve = first["curve"]
+    assert set(curve) == {"total", "reconstruction", "kl"}
+    assert all(c.shape == (TINY.epochs,) for c in curve.values())
+    assert curve["total"][-3:].mean() < 0.8 * curve["total"][:3].mean()
+    assert first["iterations"] == TINY.epochs * 2 and first["train_seconds"] > 0
+    assert all(v.device.type == "cpu" for v in first["state"].values())
+    # The cache gives the stored run back (same seconds: nothing retrained).
+    assert train_oval_model(TINY, kind, seed=3)["train_seconds"] == first["train_seconds"]
+    # A cold cache and the same seed retrain to identical weights; another seed does not.
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path / "b"))
+    again = train_oval_model(TINY, kind, seed=3)
+    assert _same_state(first["state"], again["state"])
+    assert torch.equal(first["curve"]["total"], again["curve"]["total"])
+    other = train_oval_model(TINY, kind, seed=4)
+    assert not _same_state(first["state"], other["state"])
+
+
+def test_load_oval_model_rebuilds_in_eval_mode(tmp_cache):
+    result = train_oval_model(dataclasses.replace(TINY, epochs=1), "causal")
+    model = load_oval_model(result, "causal")
+    assert isinstance(model, CausalOvalVAE) and not model.training
+    assert _same_state(model.state_dict(), result["state"])
+    assert isinstance(load_oval_model(result), CausalOvalVAE)
+    with pytest.raises(ValueError, match="not 'beta1'"):
+        load_oval_model(result, "beta1")
+    with pytest.raises(ValueError, match="train_oval_model"):
+        load_oval_model({"state": {}})
+
+
+def test_run_ovals_measures_every_kind(tmp_cache):
+    runs = run_ovals(dataclasses.replace(TINY, epochs=1), kinds=("beta4", "causal"))
+    assert list(runs) == ["beta4", "causal"]
+    for run in runs.values():
+        assert isinstance(run["response"], LatentResponse)
+        assert run["response"].x.shape == (TINY.latents,)
+        assert not run["model"].training
+
+
+# --------------------------------------------------------------------------- Fig. 2, measured
+
+
+@pytest.fixture(scope="module")
+def grid_factors() -> torch.Tensor:
+    return OvalGrid(scales=3, rotations=8, x_positions=6, offsets=4).factors()
+
+
+def test_correlation_helpers_match_hand_values():
+    values = torch.tensor([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]], dtype=torch.float64)
+    # Groups {1, 2} and {3, 4}: between = 2 (1.5-2.5)² + 2 (3.5-2.5)² = 4, total = 5.
+    eta = correlation_ratio(values, torch.tensor([0, 0, 1, 1]))
+    assert eta[0].item() == pytest.approx(math.sqrt(0.8)) and eta[1].item() == 0.0
+    r = abs_correlation(values, -2 * values[:, 0])
+    assert r[0].item() == pytest.approx(1.0) and r[1].item() == 0.0  # constant column: 0, not NaN
+
+
+def test_response_recovers_known_codes(grid_factors):
+    scale, rotation, x, offset = grid_factors.unbind(1)
+    noise = torch.stack(
+        (
+            x,
+            offset,
+            scale,
+            torch.cos(2 * rotation),
+            torch.randn(len(x), generator=torch.Generator().manual_seed(0)),
+        ),
+        dim=1,
+    )
+    response = response_from_codes(noise, grid_factors)
+    assert (response.x_latent, response.offset_latent) == (0, 1)
+    assert response.x_corr == pytest.approx(1.0) and response.offset_corr == pytest.approx(1.0)
+    # On a full factorial grid a position-only latent has group means equal for every scale and
+    # rotation level: η is 0 up to rounding, so the nuisance response of x and offset is ~0.
+    assert response.nuisance_corr < 1e-6
+    assert response.scale[2].item() == pytest.approx(1.0)
+    # A cyclic code of rotation: η sees it fully, a linear r with the angle would not.
+    assert response.rotation[3].item() == pytest.approx(1.0)
+    assert abs_correlation(noise[:, 3:4], rotation).item() < 0.5
+    assert response.nuisance.shape == (5,) and (response.nuisance >= 0).all()
+    assert set(response.summary()) == {
+        "x_corr",
+        "offset_corr",
+        "nuisance_corr",
+        "x_latent",
+        "offset_latent",
+    }
+
+
+def test_offset_latent_is_a_different_latent(grid_factors):
+    _, _, x, offset = grid_factors.unbind(1)
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(len(x), 3, generator=g, dtype=torch.float64)
+    noise[:, 0] = x + 2 * offset  # the best latent with x *and* with the offset
+    noise[:, 2] = offset + 0.4 * noise[:, 2]  # second best with the offset
+    response = response_from_codes(noise, grid_factors)
+    assert response.x_latent == 0 and response.offset[0] > response.offset[2]
+    assert response.offset_latent == 2
+    assert response.offset_corr == pytest.approx(response.offset[2].item())
+
+
+def test_y_response_reads_the_latents(grid_factors):
+    _, _, x, offset = grid_factors.unbind(1)
+    y = x.square() + offset
+    noise = torch.stack((x, offset), dim=1)
+    latents = torch.stack((x, y), dim=1)  # a causal model's z: z_1 = z_0² + n_1
+    response = response_from_codes(noise, grid_factors, latents)
+    assert response.y[1].item() == pytest.approx(1.0)
+    assert response.offset[1].item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("noise", "factors", "message"),
+    [
+        (torch.zeros(10, 1), torch.zeros(10, 4), "d ≥ 2"),
+        (torch.zeros(10, 3), torch.zeros(9, 4), "factors must have shape"),
+        (torch.full((10, 3), float("nan")), torch.zeros(10, 4), "finite"),
+    ],
+)
+def test_response_rejects_bad_codes(noise, factors, message):
+    with pytest.raises(ValueError, match=message):
+        response_from_codes(noise, factors)
+
+
+def test_latent_noise_inverts_the_parabola():
+    torch.manual_seed(0)
+    z = torch.randn(6, 5, dtype=torch.float64)
+    noise = latent_noise(CausalOvalVAE(), z)
+    expected = z.clone()
+    expected[:, 1] -= z[:, 0].square()
+    assert torch.allclose(noise, expected, atol=1e-5)
+    assert torch.equal(latent_noise(OvalVAE(), z), z)
+    with torch.no_grad():
+        model = CausalOvalVAE()
+        model.sem.log_noise_var.copy_(torch.log(torch.tensor([4.0, 1, 1, 1, 1])))
+    assert torch.allclose(noise_std(model), torch.tensor([2.0, 1, 1, 1, 1]))
+    assert torch.equal(noise_std(OvalVAE()), torch.ones(5))
+
+
+def test_latent_response_on_an_untrained_model():
+    torch.manual_seed(0)
+    dataset = oval_dataset(OvalGrid(scales=2, rotations=2, x_positions=3, offsets=2))
+    model = CausalOvalVAE().eval()
+    z = encode_means(model, dataset.images)
+    assert z.shape == (len(dataset), 5) and z.dtype == torch.float64
+    response = latent_response(model, dataset)
+    for values in (response.x, response.offset, response.y, response.scale, response.rotation):
+        assert values.shape == (5,) and ((values >= 0) & (values <= 1)).all()
+    assert response.offset_latent != response.x_latent
+    with pytest.raises(ValueError, match="OvalDataset"):
+        latent_response(model, dataset.images)
+    with pytest.raises(ValueError, match="OvalVAE"):
+        encode_means(torch.nn.Linear(2, 2), dataset.images)

@@ -1,0 +1,68 @@
+"""The Mario intervention panel's pure layer: do() on a latent, its children, the decoded frames."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from causalkit.semvae.mario import mario_clips
+from causalkit.semvae.models import TemporalCausalVAE
+from widgets.panel import load_all_panels
+from widgets.semvae_intervention import MarioIntervention, mario_intervention_panel
+
+
+@pytest.fixture(scope="module")
+def view() -> MarioIntervention:
+    torch.manual_seed(0)
+    model = TemporalCausalVAE().eval()
+    with torch.no_grad():  # the true SEM on latents 0 and 1 of each frame: x3 = 2 x2 - x1
+        model.sem.weight.zero_()
+        model.sem.edge_logits.fill_(-20.0)
+        for a in (0, 1):
+            model.sem.weight[8 + a, a], model.sem.weight[8 + a, 4 + a] = -1.0, 2.0
+            model.sem.edge_logits[a, 8 + a] = model.sem.edge_logits[4 + a, 8 + a] = 20.0
+    return MarioIntervention(model, mario_clips(5, seed=1))
+
+
+def test_intervention_reaches_exactly_the_descendants(view):
+    assert view.children(0) == [8] and view.children(5) == [9] and view.children(2) == []
+    result = view.intervene(clip=1, latent=0, value=2.0)
+    changed = (result["z_after"] - result["z_before"]).abs() > 1e-6
+    assert changed.nonzero().flatten().tolist() == [0, 8]
+    # The SEM's weight -1 carries the shift to the child with the opposite sign.
+    shift = result["z_after"][0] - result["z_before"][0]
+    torch.testing.assert_close(result["z_after"][8] - result["z_before"][8], -shift)
+    unchanged = view.intervene(clip=1, latent=0, value=0.0)
+    torch.testing.assert_close(unchanged["z_after"], unchanged["z_before"])
+
+
+def test_render_shows_the_frames_and_the_extrapolation(view):
+    result = view.intervene(clip=0, latent=4, value=1.0, ahead=3)
+    assert result["before"].shape == (3, 3, 20, 20) and result["after"].shape == (6, 3, 20, 20)
+    assert result["where_after"].shape == (6, 2)
+    frame = view.render(0, 4, 1.0, 3)
+    assert frame.png.startswith(b"\x89PNG") and "do(<b>z5</b>" in frame.readout
+    assert "reaches z9" in frame.readout
+    assert view.render(0, 4, -1.0, 0).readout != frame.readout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((5, 0, 1.0), "clip must be"),
+        ((0, 12, 1.0), "latent must be"),
+        ((0, 0, float("nan")), "value must be finite"),
+        ((0, 0, 1.0, 9), "ahead must be"),
+    ],
+)
+def test_bad_controls_are_refused(view, args, message):
+    with pytest.raises(ValueError, match=message):
+        view.render(*args)
+
+
+def test_panel_follows_its_controls_and_is_registered(view):
+    panel = mario_intervention_panel(view)
+    first = panel.readout.value
+    panel.controls["latent"].value = 5
+    assert panel.readout.value != first and "do(<b>z6</b>" in panel.readout.value
+    assert "semvae_mario_intervention" in load_all_panels()
