@@ -66,3 +66,15 @@ def test_panel_follows_its_controls_and_is_registered(view):
     panel.controls["latent"].value = 5
     assert panel.readout.value != first and "do(<b>z6</b>" in panel.readout.value
     assert "semvae_mario_intervention" in load_all_panels()
+
+
+def test_sprite_overlay_tints_each_frame():
+    from widgets.semvae_intervention import sprite_overlay
+
+    sprites = torch.zeros(3, 20, 20)
+    sprites[0, 0, 0] = sprites[1, 5, 5] = sprites[2, 9, 9] = 1.0
+    overlay = sprite_overlay(sprites)
+    assert overlay.shape == (20, 20, 3) and overlay[1, 1].max() == 0  # black elsewhere
+    assert overlay[0, 0].tolist() == [1.0, 0.2, 0.2]  # frame 1 red
+    assert overlay[5, 5].tolist() == [1.0, 1.0, 1.0]  # frame 2 white
+    assert overlay[9, 9].tolist() == [0.2, 1.0, 0.2]  # frame 3 green

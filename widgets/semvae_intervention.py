@@ -36,6 +36,15 @@ def _frame_tile(frame: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels).resize((_SIDE, _SIDE), Image.NEAREST)
 
 
+def sprite_overlay(sprites: torch.Tensor) -> np.ndarray:
+    """Fig. 6's picture: the frames' sprites (T <= 3, 20, 20) in [0, 1], frame 1 red, 2 white,
+    3 green, superimposed on black; (20, 20, 3) floats in [0, 1]."""
+    tinted = np.zeros((*sprites.shape[1:], 3))
+    for t, sprite in enumerate(sprites):
+        tinted = np.maximum(tinted, sprite.clamp(0, 1).numpy()[..., None] * _TINTS[t])
+    return tinted
+
+
 class MarioIntervention:
     """The pure layer: (clip, latent, value, k) -> decoded frames before and after do()."""
 
@@ -121,9 +130,7 @@ class MarioIntervention:
             sheet.paste(_frame_tile(after[t]), (x, 2 * _LABEL + _SIDE + _GAP))
             label = f"t={t + 1}" if t < before.shape[0] else f"t={t + 1} (SEM)"
             draw.text((x, _LABEL + _SIDE + _GAP + 1), label, fill=(0, 0, 0))
-        tinted = np.zeros((20, 20, 3))
-        for t, sprite in enumerate(result["sprites"]):
-            tinted = np.maximum(tinted, sprite.clamp(0, 1).numpy()[..., None] * _TINTS[t])
+        tinted = sprite_overlay(result["sprites"])
         overlay = Image.fromarray((tinted * 255).astype(np.uint8)).resize(
             (_SIDE, _SIDE), Image.NEAREST
         )
@@ -167,12 +174,15 @@ def mario_intervention_panel(view: MarioIntervention) -> Panel:
 
 def intervention_from_run(preset: str = "quick", seed: int = 0) -> MarioIntervention:
     """The panel's model: the run a sweep selects (trained first when the cache is cold)."""
-    from causalkit.semvae.mario_experiment import eval_clips, load_mario, mario_config, sweep
+    from causalkit.semvae.mario_experiment import (
+        eval_clips,
+        mario_config,
+        selected_model,
+        sweep,
+    )
 
     config = mario_config(preset)
-    result = sweep(config, seed)
-    model = load_mario(result["runs"][result["selected"]])
-    return MarioIntervention(model, eval_clips(config, seed))
+    return MarioIntervention(selected_model(sweep(config, seed)), eval_clips(config, seed))
 
 
 @register_panel("semvae_mario_intervention", budget_ms=BUDGET_MS)

@@ -32,17 +32,23 @@ POSITION_LATENTS = 2  # the sprite's x and y: what the data's SEM is about
 
 @dataclass(frozen=True)
 class MarioConfig:
-    """Training and sweep settings. The paper trains 250 epochs (App. G) with App. E's
-    Adagrad; both are replaced here, with the reasons at :data:`PRESETS`."""
+    """Training and sweep settings; the defaults are the paper preset.
+
+    The paper trains 250 epochs (App. G) with App. E's Adagrad on batches of 100. Here: Adam
+    in batches of 32, the L2 terms weighted by 10 and the KL warmed up, because without
+    them the posterior collapsed onto the prior (measured: KL ≈ 0 after 100 epochs, see
+    :class:`~causalkit.semvae.models.TemporalCausalVAE`), and 120 epochs, so that a
+    five-coefficient sweep fits 30 minutes on one CPU thread (17-25 min measured).
+    """
 
     clips: int = 2000  # training clips
     eval_clips: int = 500  # held-out clips for every measurement
-    epochs: int = 60
+    epochs: int = 120
     batch_size: int = 32
     learning_rate: float = 3e-3  # Adam
     reconstruction_weight: float = 10.0  # 1/(2σ²) of the Gaussian decoder
     kl_warmup_epochs: int = 10  # the KL weight grows linearly from 0.02 to 1 over these
-    sparsity_weights: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+    sparsity_weights: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 10.0)
     # "Still achieves the best reconstruction accuracy" (§5.2): within half a point of the
     # best. Runs that differ only in λ inside the SHD-0 band differed by up to 0.5 points
     # (seeds 0 and 4 of the paper preset), so a tighter tolerance would pick by noise.
@@ -66,8 +72,11 @@ class MarioConfig:
 
 
 PRESETS: dict[str, MarioConfig] = {
+    # The coefficient the paper preset's sweeps put in the SHD-0 band most often, trained
+    # for 80 epochs: seed 0 ends one or two edges off the true graph (SHD 1 with one torch
+    # thread, 2 with two), within the CI budget.
     "quick": MarioConfig(epochs=80, eval_clips=200, sparsity_weights=(3.0,)),
-    "paper": MarioConfig(epochs=120, sparsity_weights=(1.0, 2.0, 3.0, 5.0, 10.0)),
+    "paper": MarioConfig(),
 }
 
 
@@ -117,7 +126,6 @@ def train_mario(config: MarioConfig, sparsity_weight: float, seed: int) -> dict[
         optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         generator = torch.Generator(device=device).manual_seed(seed)
         order_generator = torch.Generator().manual_seed(seed)
-        target = true_latent_graph()
         history: dict[str, list[float]] = {
             k: [] for k in ("loss", "reconstruction", "prediction", "kl", "edges", "shd")
         }
@@ -126,7 +134,7 @@ def train_mario(config: MarioConfig, sparsity_weight: float, seed: int) -> dict[
         for epoch in progress(range(config.epochs), desc=f"Mario, λ = {sparsity_weight:g}"):
             model.train()
             order = torch.randperm(config.clips, generator=order_generator)
-            sums = torch.zeros(4)
+            sums = torch.zeros(4, device=device)  # read once an epoch: no sync per batch
             for step, batch in enumerate(order.split(config.batch_size)):
                 terms = temporal_vae_loss(
                     frames[batch],
@@ -147,14 +155,15 @@ def train_mario(config: MarioConfig, sparsity_weight: float, seed: int) -> dict[
                         terms.prediction.detach().mean(),
                         terms.kl.detach().mean(),
                     ]
-                ).cpu() * len(batch)
+                ) * len(batch)
             for name, value in zip(
-                ("loss", "reconstruction", "prediction", "kl"), sums / config.clips, strict=True
+                ("loss", "reconstruction", "prediction", "kl"),
+                (sums / config.clips).tolist(),
+                strict=True,
             ):
-                history[name].append(value.item())
-            graph = model.sem.graph().cpu()
-            history["edges"].append(int(graph.sum()))
-            history["shd"].append(temporal_structural_hamming_distance(graph, target, PER_STEP))
+                history[name].append(value)
+            history["edges"].append(int(learned_graph(model).sum()))
+            history["shd"].append(graph_shd(model))
         return {
             "state": {k: v.cpu() for k, v in model.state_dict().items()},
             "history": {k: torch.tensor(v) for k, v in history.items()},
@@ -185,9 +194,14 @@ def reconstruction_accuracy(model: TemporalCausalVAE, clips: MarioClips) -> floa
     return 1.0 - (decoded - clips.frames).abs().mean().item()
 
 
+def selected_model(result: dict[str, object]) -> TemporalCausalVAE:
+    """The model a :func:`sweep` selected (:func:`select_run`), in eval mode, on the CPU."""
+    return load_mario(result["runs"][result["selected"]])
+
+
 def learned_graph(model: TemporalCausalVAE) -> Tensor:
-    """The discrete graph of §4.5 (edges with p > ½), (12, 12) bool, [i, j] = i -> j."""
-    return model.sem.graph()
+    """The discrete graph of §4.5 (edges with p > ½), (12, 12) bool on the CPU, [i, j] = i -> j."""
+    return model.sem.graph().cpu()
 
 
 def graph_shd(model: TemporalCausalVAE) -> int:

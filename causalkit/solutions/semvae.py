@@ -7,8 +7,8 @@ import torch
 from causalkit.semvae.mario_experiment import (
     eval_clips,
     extrapolation,
-    load_mario,
     mario_config,
+    selected_model,
     sweep,
 )
 from causalkit.semvae.models import decode_from_noise
@@ -23,8 +23,7 @@ from causalkit.semvae.ovals_experiment import (
 
 def _selected_mario(preset: str, seed: int):
     config = mario_config(preset)
-    result = sweep(config, seed)
-    return config, load_mario(result["runs"][result["selected"]])
+    return config, selected_model(sweep(config, seed))
 
 
 def exercise_1_which_latent_is_which(preset: str = "quick", seed: int = 0) -> dict[str, object]:
