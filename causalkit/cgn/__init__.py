@@ -1,7 +1,10 @@
 """Counterfactual Generative Networks (Sauer & Geiger, ICLR 2021).
 
-So far: the colored, double-colored and Wildlife MNIST variants of App. A.2, and
-the MNIST CGN's model pieces (mechanisms, composer, shape loss, discriminator).
+The colored, double-colored and Wildlife MNIST variants of App. A.2
+(:mod:`~causalkit.cgn.variants`), the MNIST CGN (:mod:`~causalkit.cgn.model`), its
+training (:mod:`~causalkit.cgn.training`), the classifiers of Table 2 and Table 5
+(:mod:`~causalkit.cgn.classifiers`) and the notebook's cached experiments
+(:mod:`~causalkit.cgn.experiment`).
 """
 
 from causalkit.cgn.model import (
@@ -20,6 +23,7 @@ from causalkit.cgn.model import (
     generator_adversarial_loss,
     mask_mean,
     mask_size_loss,
+    orient_roles,
     shape_loss,
 )
 from causalkit.cgn.variants import (
@@ -59,6 +63,7 @@ __all__ = [
     "make_variant",
     "mask_mean",
     "mask_size_loss",
+    "orient_roles",
     "sample_texture",
     "shape_loss",
     "texture_bank",

@@ -1,4 +1,4 @@
-"""The CGN model pieces for the MNIST variants (Sauer & Geiger, ICLR 2021), no training loop.
+"""The CGN for the MNIST variants (Sauer & Geiger, ICLR 2021); its training: training.py.
 
 The generator is the SCM of App. B (MNIST column), one learned network per
 structural assignment and a fixed composer:
@@ -457,6 +457,35 @@ class CGN(nn.Module):
         return {**inputs, **self(**args, generator=generator)}
 
 
+@torch.no_grad()
+def orient_roles(cgn: CGN, n: int = 512, generator: torch.Generator | None = None) -> bool:
+    """Make the mask the *object*: swap the roles if the mask covers most of the image.
+
+    The composer is symmetric: C(m, f, b) = C(1 − m, b, f) (Eq. 2). A CGN whose
+    mask covers the surroundings, with f_text,1 painting the background and
+    f_text,2 the digit through a hole, generates exactly the same images as one
+    with the intended roles, and no loss of the paper tells them apart (L_mask's
+    interval [τ, 1 − τ] is symmetric too). Training on the MNIST variants ends
+    in either. This picks the representative in which the shape is the smaller
+    region (μ_mask < 0.5 on ``n`` samples): if it is not, it negates the mask's
+    last logit layer (σ(−z) = 1 − σ(z)) and swaps the two texture mechanisms,
+    which leaves every composite unchanged. Returns whether it swapped.
+    """
+    if not isinstance(cgn, CGN):
+        raise ValueError(f"cgn must be a CGN, got {type(cgn).__name__}")
+    was_training = cgn.training
+    cgn.eval()
+    mu = mask_mean(cgn.sample(_check_int("n", n, 1), generator)["mask"]).mean().item()
+    cgn.train(was_training)
+    if mu <= 0.5:
+        return False
+    logit = cgn.f_shape.net[-2]
+    logit.weight.neg_()
+    logit.bias.neg_()
+    cgn.f_text1, cgn.f_text2 = cgn.f_text2, cgn.f_text1
+    return True
+
+
 # --------------------------------------------------------------------------- discriminator
 
 
@@ -523,7 +552,7 @@ def discriminator_adversarial_loss(
 
 
 @contextmanager
-def _one_cpu_thread() -> Iterator[None]:
+def one_cpu_thread() -> Iterator[None]:
     # A grid is a few dozen 32×32 images: torch's intra-op threads cost far more than
     # they save, and on a loaded 2-core machine one composite took ~340 ms with two
     # threads (waiting for a descheduled worker) against ~2 ms with one.
@@ -583,7 +612,7 @@ def counterfactual_grid(
     was_training = cgn.training
     cgn.eval()
     try:
-        with _one_cpu_thread():
+        with one_cpu_thread():
             mask = render(cgn.f_shape, u[0], rows)
             fg = render(cgn.f_text1, u[1], cols, generator)
             bgs = render(cgn.f_text2, u[2], bg, generator)

@@ -1,0 +1,128 @@
+"""The CGN live composer in a real JupyterLab: a keyboard-moved class slider, the grid button.
+
+The panel is built on an untrained CGN (``demo_cgn``) in a scratch notebook written under
+the served root's ``runs/`` (git-ignored) and removed afterwards, so the test trains nothing.
+CAUSALKIT_CGN_NOTEBOOK (path relative to the served root) opens another notebook instead;
+it must show one panel made by ``cgn_composer_panel`` with its controls at their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import nbformat
+import pytest
+
+from widgets.cgn_composer import grid_size
+
+from .harness import (
+    BrowserSession,
+    LabServer,
+    focus_and_press,
+    open_notebook,
+    run_all,
+    text_of,
+    wait_for,
+    wait_for_text_change,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+PANEL = ".causalkit-panel:has(.causalkit-action-grid)"
+READOUT = f"{PANEL} .causalkit-readout"
+FIGURE = f"{PANEL} .causalkit-figure"
+GRID = f"{PANEL} .causalkit-grid"
+GRID_READOUT = f"{PANEL} .causalkit-grid-readout"
+
+NOTEBOOK_SOURCE = """\
+from widgets.cgn_composer import cgn_composer_panel, demo_cgn
+
+# An untrained CGN: real mechanism outputs of the right shapes, nothing learned.
+panel = cgn_composer_panel(demo_cgn(seed=0), title="CGN composer (untrained)")
+panel"""
+
+IMAGE_JS = """(el) => {
+  const img = el.tagName === 'IMG' ? el : el.querySelector('img');
+  return img && img.complete ? {src: img.src, width: img.naturalWidth} : null;
+}"""
+
+
+@pytest.fixture
+def cgn_notebook(lab_server: LabServer) -> Iterator[str]:
+    """Path (relative to the served root) of a notebook that shows the composer panel."""
+    chosen = os.environ.get("CAUSALKIT_CGN_NOTEBOOK")
+    if chosen:
+        yield chosen
+        return
+    runs = lab_server.root_dir / "runs"
+    runs.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="browser-cgn-", dir=runs))
+    try:
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_SOURCE)])
+        notebook.metadata["kernelspec"] = {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        }
+        nbformat.write(notebook, scratch / "cgn_composer.ipynb")
+        yield (scratch / "cgn_composer.ipynb").relative_to(lab_server.root_dir).as_posix()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _image(page: Page, selector: str, other_than: str = "", timeout: float = 30.0) -> dict:
+    """src and natural width of the decoded image ``selector`` once its src is not ``other_than``."""
+    element = wait_for(page, selector, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    image = None
+    while time.monotonic() < deadline:
+        image = element.evaluate(IMAGE_JS)
+        if image and image["width"] > 0 and image["src"] != other_than:
+            return image
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{selector} showed no new decoded image in {timeout:.0f}s: {image}")
+
+
+def _text_with(page: Page, selector: str, needle: str, timeout: float = 30.0) -> str:
+    """Text of ``selector`` once it contains ``needle`` (each key press re-renders on the way)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = text_of(page, selector, timeout=max(1.0, deadline - time.monotonic()))
+        if needle in text:
+            return text
+        page.wait_for_timeout(200)
+    raise AssertionError(f"text of {selector} never contained {needle!r}; last: {text!r}")
+
+
+def test_cgn_composer_slider_and_grid(
+    lab_server: LabServer, browser_session: BrowserSession, cgn_notebook: str
+) -> None:
+    page = browser_session.page
+    open_notebook(page, lab_server, cgn_notebook, timeout=90)
+    run_all(page, timeout=300)
+
+    before = text_of(page, READOUT, timeout=60)
+    assert "not a counterfactual" in before and "μmask" in before
+    figure = _image(page, FIGURE)
+
+    focus_and_press(page, f"{PANEL} .causalkit-control-shape", "ArrowRight", times=3)
+    wait_for_text_change(page, READOUT, before, timeout=30)
+    _text_with(page, READOUT, "shape 3, texture 0, background 0: counterfactual")
+    _image(page, FIGURE, other_than=figure["src"])  # the picture follows the slider
+
+    page.locator(f"{PANEL} .causalkit-action-grid").first.click()
+    caption = wait_for_text_change(page, GRID_READOUT, "", timeout=60)
+    assert "10 × 10 counterfactual grid" in caption and "background class 0" in caption
+    grid = _image(page, GRID)
+    assert grid["width"] == grid_size(10, 10)[0], f"grid image: {grid}"
+    browser_session.assert_no_errors()

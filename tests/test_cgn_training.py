@@ -1,0 +1,187 @@
+"""CGN training, role orientation, the classifiers of Table 2 / Table 5, and the experiment cache."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from causalkit.cgn import CGN, make_variant
+from causalkit.cgn.classifiers import (
+    IRM_ENVIRONMENTS,
+    ClassifierConfig,
+    generate,
+    irm_environments,
+    irm_penalty,
+    train_irm,
+    train_mechanism_classifiers,
+)
+from causalkit.cgn.experiment import PRESETS, cgn_result, experiment_config, trained_cgn
+from causalkit.cgn.model import orient_roles
+from causalkit.cgn.training import SNAPSHOT_CLASSES, CgnConfig, load_cgn, train_cgn
+
+TINY = CgnConfig(steps=4, batch_size=8, ngf=4, ndf=4, log_every=2, snapshots=2)
+TINY_CLF = ClassifierConfig(width=4, epochs=2, batch_size=32, generated=60, per_noise=3)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return make_variant("colored", "train")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(train):
+    return train_cgn(train, TINY, seed=0)
+
+
+def test_training_records_history_snapshots_and_a_loadable_model(tiny_run):
+    history = tiny_run["history"]
+    assert history["step"] == [2, 4]
+    assert all(0 <= mu <= 1 for mu in history["mu_mask"])
+    assert all(0 <= b <= 1 for b in history["binary"])
+    snaps = tiny_run["snapshots"]
+    assert snaps["step"] == [0, 2, 4]
+    assert snaps["mask"].shape == (3, len(SNAPSHOT_CLASSES), 1, 32, 32)
+    assert snaps["composite"].shape == (3, len(SNAPSHOT_CLASSES), 3, 32, 32)
+    cgn = load_cgn(tiny_run, "cpu")
+    assert isinstance(cgn, CGN) and not cgn.training
+    # The loaded weights are the trained ones, not a fresh init.
+    assert all(torch.equal(v, tiny_run["state"][k]) for k, v in cgn.state_dict().items())
+
+
+def test_training_is_deterministic_and_moves_the_weights(train, tiny_run):
+    again = train_cgn(train, TINY, seed=0)
+    assert again["history"]["mu_mask"] == tiny_run["history"]["mu_mask"]
+    torch.manual_seed(123)
+    fresh = CGN(ngf=4).state_dict()
+    changed = [
+        k
+        for k, v in tiny_run["state"].items()
+        if v.is_floating_point() and not torch.equal(v, fresh[k])
+    ]
+    assert changed
+
+
+def test_ablation_switches(train):
+    no_shuffle = train_cgn(train, dataclasses.replace(TINY, texture_bias=False, steps=2))
+    assert load_cgn(no_shuffle).f_text1.shuffle.patch_size == 32
+    no_adv = train_cgn(train, dataclasses.replace(TINY, adversarial=False, steps=2))
+    assert no_adv["history"]["loss_d"] == [0.0]
+    with pytest.raises(ValueError, match="nothing to train"):
+        CgnConfig(shape_loss=False, adversarial=False)
+
+
+def test_orient_roles_swaps_an_inverted_cgn_without_changing_composites():
+    torch.manual_seed(0)
+    # One patch per image: the shuffles, which draw from one generator in module order,
+    # cannot differ between the two orders of the texture mechanisms.
+    cgn = CGN(ngf=4, patch_size=32).eval()
+    cgn.f_shape.net[-2].bias.data.fill_(3.0)  # mask ≈ 0.95 everywhere: the roles are swapped
+    g = torch.Generator().manual_seed(1)
+    inputs = cgn.sample_inputs(16, g, counterfactual=True)
+    args = {k: v for k, v in inputs.items() if k != "counterfactual"}
+    before = cgn(**args, generator=torch.Generator().manual_seed(2))
+    assert orient_roles(cgn) is True
+    after = cgn(
+        **{
+            **args,
+            "y_fg": args["y_bg"],
+            "y_bg": args["y_fg"],
+            "u_fg": args["u_bg"],
+            "u_bg": args["u_fg"],
+        },
+        generator=torch.Generator().manual_seed(2),
+    )
+    assert torch.allclose(after["mask"], 1 - before["mask"], atol=1e-6)
+    assert torch.allclose(after["composite"], before["composite"], atol=1e-5)
+    assert orient_roles(cgn) is False  # now the mask is the small region
+
+
+def test_generate_counterfactual_and_gan_samples(tiny_run):
+    cgn = load_cgn(tiny_run, "cpu")
+    cf = generate(cgn, 300, counterfactual=True, per_noise=3, seed=0)
+    assert cf["images"].shape == (300, 3, 32, 32)
+    # Independent classes per mechanism: they agree about 1 time in 10, not always.
+    assert (cf["shape"] == cf["fg"]).float().mean() < 0.3
+    assert (cf["fg"] == cf["bg"]).float().mean() < 0.3
+    assert set(cf["shape"].tolist()) == set(range(10))
+    gan = generate(cgn, 50, counterfactual=False, seed=0)
+    assert torch.equal(gan["shape"], gan["fg"]) and torch.equal(gan["fg"], gan["bg"])
+    assert torch.equal(
+        generate(cgn, 50, counterfactual=True, seed=4)["images"],
+        generate(cgn, 50, counterfactual=True, seed=4)["images"],
+    )
+
+
+def test_irm_penalty_by_hand():
+    # Cross-entropy of logits w·(0, 0) is log 2 for any w: gradient 0, penalty 0.
+    assert irm_penalty(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1])).item() == pytest.approx(0.0)
+    # One example, logits (1, 0), label 0: d/dw CE(w·z) at w = 1 is −(1 − softmax_0) = −(1 − σ(1)).
+    logits = torch.tensor([[1.0, 0.0]])
+    expected = (1 - torch.sigmoid(torch.tensor(1.0))) ** 2
+    assert irm_penalty(logits, torch.tensor([0])).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_irm_environments_have_their_correlations_and_share_no_digit():
+    envs = irm_environments("double_colored", 5)
+    assert [e.correlation for e in envs] == list(IRM_ENVIRONMENTS[5])
+    digits = torch.cat([e.digit_index for e in envs])
+    assert len(digits) == 4000 and len(digits.unique()) == 4000
+    assert (envs[-1].fg_classes == envs[-1].labels).all()
+    agree = (envs[0].fg_classes == envs[0].labels).float().mean().item()
+    assert 0.85 < agree < 0.95
+    with pytest.raises(ValueError, match="n_envs"):
+        irm_environments("colored", 3)
+
+
+def test_irm_trains_and_rejects_one_environment():
+    envs = [e.subset(torch.arange(64)) for e in irm_environments("colored", 2)]
+    net = train_irm(envs, TINY_CLF)
+    assert not net.training
+    with pytest.raises(ValueError, match="two"):
+        train_irm(envs[:1], TINY_CLF)
+
+
+def test_mechanism_classifiers_one_per_mechanism(tiny_run):
+    nets = train_mechanism_classifiers(load_cgn(tiny_run, "cpu"), TINY_CLF)
+    assert set(nets) == {"shape", "fg", "bg"}
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="training split"):
+        train_cgn(make_variant("colored", "test"), TINY)
+    with pytest.raises(ValueError, match="MnistVariant"):
+        train_cgn(torch.zeros(3), TINY)
+    with pytest.raises(ValueError, match="steps"):
+        CgnConfig(steps=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        CgnConfig(learning_rate=-1.0)
+    with pytest.raises(ValueError, match="CGN"):
+        generate("not a cgn", 10, counterfactual=True)
+    with pytest.raises(ValueError, match="train_cgn"):
+        load_cgn({"state": {}})
+    with pytest.raises(ValueError, match="variant"):
+        cgn_result("fashion", TINY)
+    with pytest.raises(ValueError, match="preset"):
+        experiment_config("huge")
+    with pytest.raises(ValueError, match="per_noise"):
+        ClassifierConfig(per_noise=0)
+
+
+def test_cgn_results_are_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path))
+    first = cgn_result("colored", TINY, seed=1)
+    assert len(list(tmp_path.glob("cgn-model-*.pt"))) == 1
+    second = cgn_result("colored", TINY, seed=1)
+    assert second["history"] == first["history"]
+    assert all(torch.equal(second["state"][k], v) for k, v in first["state"].items())
+
+
+def test_presets_and_trained_cgn_loader(tmp_path, monkeypatch):
+    assert set(PRESETS) == {"quick", "paper"}
+    assert PRESETS["paper"].cgn.ngf >= PRESETS["quick"].cgn.ngf
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path))
+    monkeypatch.setitem(PRESETS, "quick", dataclasses.replace(PRESETS["quick"], cgn=TINY))
+    cgn = trained_cgn("wildlife", "quick", seed=0)
+    assert isinstance(cgn, CGN) and cgn.f_shape.net[0].in_features == cgn.latent_dim + 10

@@ -1,0 +1,410 @@
+"""Live composer for Counterfactual Generative Networks (Sauer & Geiger, ICLR 2021, Fig. 2, 3).
+
+Each of the CGN's three mechanisms gets its own class and its own noise: the shape
+mechanism f_shape(u_1, y_1) draws the mask m, the texture mechanism f_text,1(u_2, y_2) the
+foreground f and the second texture mechanism f_text,2(u_3, y_3) the background b, and the
+fixed composer of Eq. 2 blends them, x = m ⊙ f + (1 − m) ⊙ b. Choosing the three classes
+independently is the counterfactual of §2.2–2.3 (a "3" shaped, textured like a "5", on the
+background of a "7"); the four pictures sit side by side so that a change of one control
+can be seen to move only its own mechanism's picture and the composite. A button draws the
+10 × 10 counterfactual grid of Fig. 3 (rows: shape class, columns: texture class) for the
+current background class, on demand rather than on every slider move.
+
+Every u is N(0, I) drawn from a ``torch.Generator`` seeded with its control's seed, so a
+seed always gives the same u (on the CPU and on a GPU alike); the texture mechanisms'
+patch shuffle (§3.1) is driven by a fourth, seeded generator, so every render is a
+function of its controls. The CGN runs where it lives (CUDA when the notebook put it
+there, the CPU otherwise), in evaluation mode and without gradients; its mode is
+restored after each render.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Callable
+
+import ipywidgets as ipw
+import numpy as np
+import torch
+from matplotlib import font_manager
+from PIL import Image, ImageDraw, ImageFont
+
+from causalkit.cgn.model import CGN, counterfactual_grid, mask_mean, one_cpu_thread
+from causalkit.core import rgba_png
+from causalkit.core.device import get_device
+from widgets.panel import Panel, Rendered, register_panel
+
+BUDGET_MS = 50.0  # one composite, p95, on the CPU
+SIDE = 32  # CGN image side
+ZOOM = 4  # each of the four pictures is drawn 128 × 128, nearest neighbour
+GRID_ZOOM = 2  # a grid cell is drawn 64 × 64
+SEED_MAX = 99  # the seed sliders span 0..SEED_MAX; the pure layer takes any seed >= 0
+PARTS = ("mask", "foreground", "background", "composite")
+_TILE = SIDE * ZOOM
+_GAP = 8  # white space around and between the four pictures
+_CAPTION = 16  # caption band above the pictures
+_CELL = SIDE * GRID_ZOOM
+_GRID_GAP = 2  # white lines between grid cells
+_GRID_LABEL = 18  # band for the class labels left of and above the grid
+_CURRENT = (220, 40, 40)  # outline of the grid cell of the current shape and texture classes
+# PIL's built-in bitmap font has no ⊙, μ or −; matplotlib ships DejaVu Sans, which has them.
+_FONT = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)
+
+
+def _check_class(name: str, value: object, n_classes: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer class in 0..{n_classes - 1}, got {value!r}")
+    if not 0 <= value < n_classes:
+        raise ValueError(f"{name} must be a class in 0..{n_classes - 1}, got {value}")
+    return int(value)
+
+
+def _check_seed(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer seed, got {value!r}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be a seed in 0..2**63 - 1, got {value}")
+    return int(value)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image in [0, 1] as (H, W, 3) uint8 pixels (a 1-channel mask as grey)."""
+    # In NumPy: torch's intra-op threads cost more than they save on a loaded CPU (a render
+    # took ~30 ms with two threads against ~5 ms without them).
+    pixels = np.rint(np.clip(image.detach().cpu().numpy(), 0, 1) * 255).astype(np.uint8)
+    if len(pixels) == 1:
+        pixels = np.repeat(pixels, 3, axis=0)
+    return pixels.transpose(1, 2, 0)
+
+
+def _big(image: torch.Tensor, side: int) -> Image.Image:
+    return Image.fromarray(to_uint8(image)).resize((side, side), Image.NEAREST)
+
+
+def noise(seed: int, latent_dim: int) -> torch.Tensor:
+    """u ~ N(0, I) of one mechanism, (1, latent_dim) on the CPU: a function of ``seed`` alone.
+
+    Drawn on the CPU (then moved), so a seed means the same u whatever device the CGN is on.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(1, latent_dim, generator=generator)
+
+
+def grid_seed(
+    shape_seed: int, foreground_seed: int, background_seed: int, shuffle_seed: int
+) -> int:
+    """One seed for :func:`~causalkit.cgn.model.counterfactual_grid` from the four controls.
+
+    The grid draws its own u per mechanism from a single generator, so it cannot reuse the
+    composite's three u's; mixing all four seeds (NumPy's SeedSequence) makes the grid a
+    function of the controls that changes when any of them does.
+    """
+    entropy = [shape_seed, foreground_seed, background_seed, shuffle_seed]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+
+
+class CGNComposer:
+    """The pure layer: (classes, seeds) -> mask, foreground, background, composite; the grid.
+
+    ``cgn`` is used where it lives (its device) and is never moved or copied; each render
+    switches it to evaluation mode (batch norm's running statistics) and back.
+    """
+
+    def __init__(self, cgn: CGN) -> None:
+        if not isinstance(cgn, CGN):
+            raise ValueError(f"cgn must be a CGN (causalkit.cgn.CGN), got {type(cgn).__name__}")
+        self.cgn = cgn
+        self.n_classes = cgn.n_classes
+        self.latent_dim = cgn.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.cgn.parameters()).device
+
+    def _run(self, fn: Callable[[], dict]) -> dict:
+        was_training = self.cgn.training
+        self.cgn.eval()
+        try:
+            # One intra-op thread: on a loaded 2-core CPU two threads wait on each other.
+            with torch.no_grad(), one_cpu_thread():
+                return fn()
+        finally:
+            self.cgn.train(was_training)
+
+    def generate(
+        self,
+        shape: int,
+        foreground: int,
+        background: int,
+        shape_seed: int = 0,
+        foreground_seed: int = 0,
+        background_seed: int = 0,
+        shuffle_seed: int = 0,
+    ) -> dict[str, torch.Tensor]:
+        """One composite: each mechanism with its own class and noise seed (Fig. 2, Eq. 2).
+
+        ``shape``, ``foreground`` and ``background`` are the classes y_1, y_2, y_3 given to
+        f_shape, f_text,1 and f_text,2; ``*_seed`` seed each mechanism's u, ``shuffle_seed``
+        the texture mechanisms' patch shuffle. Returns CPU tensors ``mask`` (1, 32, 32),
+        ``foreground``, ``background``, ``composite`` (3, 32, 32) and ``mu_mask`` (a
+        0-d tensor, the fraction of the image the shape covers).
+        """
+        n = self.n_classes
+        classes = {
+            name: _check_class(name, value, n)
+            for name, value in (
+                ("shape", shape),
+                ("foreground", foreground),
+                ("background", background),
+            )
+        }
+        seeds = {
+            name: _check_seed(name, value)
+            for name, value in (
+                ("shape_seed", shape_seed),
+                ("foreground_seed", foreground_seed),
+                ("background_seed", background_seed),
+                ("shuffle_seed", shuffle_seed),
+            )
+        }
+        device = self.device
+
+        def run() -> dict:
+            u = {
+                part: noise(seeds[f"{part}_seed"], self.latent_dim).to(device)
+                for part in ("shape", "foreground", "background")
+            }
+            y = {part: torch.tensor([c], device=device) for part, c in classes.items()}
+            shuffle = torch.Generator(device=device).manual_seed(seeds["shuffle_seed"])
+            out = self.cgn(
+                u["shape"],
+                y["shape"],
+                u["foreground"],
+                y["foreground"],
+                u["background"],
+                y["background"],
+                generator=shuffle,
+            )
+            result = {part: out[part][0].cpu() for part in PARTS}
+            result["mu_mask"] = mask_mean(out["mask"])[0].cpu()
+            return result
+
+        return self._run(run)
+
+    def render(
+        self,
+        shape: int,
+        foreground: int,
+        background: int,
+        shape_seed: int = 0,
+        foreground_seed: int = 0,
+        background_seed: int = 0,
+        shuffle_seed: int = 0,
+    ) -> Rendered:
+        """Mask | foreground | background | composite, upscaled, with captions and a readout."""
+        seeds = (shape_seed, foreground_seed, background_seed, shuffle_seed)
+        result = self.generate(shape, foreground, background, *seeds)
+        width = len(PARTS) * (_TILE + _GAP) + _GAP
+        sheet = Image.new("RGB", (width, _CAPTION + _TILE + _GAP), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        captions = (
+            f"mask m (shape {shape})",
+            f"foreground f (texture {foreground})",
+            f"background b ({background})",
+            "m ⊙ f + (1 − m) ⊙ b",
+        )
+        for k, (part, caption) in enumerate(zip(PARTS, captions, strict=True)):
+            x, y = tile_origin(k)
+            sheet.paste(_big(result[part], _TILE), (x, y))
+            draw.text((x, 2), caption, fill=(0, 0, 0), font=_FONT)
+        return Rendered(
+            rgba_png(np.asarray(sheet)), self._readout(shape, foreground, background, seeds, result)
+        )
+
+    def _readout(
+        self,
+        shape: int,
+        foreground: int,
+        background: int,
+        seeds: tuple[int, int, int, int],
+        result: dict[str, torch.Tensor],
+    ) -> str:
+        mu = float(result["mu_mask"])
+        if shape == foreground == background:
+            kind = "not a counterfactual: one class in every mechanism, as in training"
+        else:
+            kind = "<b>counterfactual</b>: the mechanisms get different classes"
+        return (
+            f"shape <b>{shape}</b>, texture <b>{foreground}</b>, background "
+            f"<b>{background}</b>: {kind}. μ<sub>mask</sub> = {mu:.3f} (the shape covers "
+            f"{100 * mu:.0f} % of the image). Noise seeds u<sub>shape</sub> {seeds[0]}, "
+            f"u<sub>fg</sub> {seeds[1]}, u<sub>bg</sub> {seeds[2]}; shuffle {seeds[3]}; "
+            f"on {self.device.type}."
+        )
+
+    def grid(self, background: int, seed: int = 0) -> torch.Tensor:
+        """Fig. 3's grid, (n_classes, n_classes, 3, 32, 32) on the CPU: row i has shape class
+        i, column j texture class j, every cell the background class ``background``.
+
+        One u per mechanism, shared by every cell, drawn (with the shuffles) from a
+        generator seeded with ``seed`` (see :func:`counterfactual_grid`).
+        """
+        background = _check_class("background", background, self.n_classes)
+        seed = _check_seed("seed", seed)
+        classes = range(self.n_classes)
+        device = self.device
+
+        def run() -> dict:
+            generator = torch.Generator(device=device).manual_seed(seed)
+            cells = counterfactual_grid(
+                self.cgn, classes, classes, background=background, generator=generator
+            )
+            return {"grid": cells.cpu()}
+
+        return self._run(run)["grid"]
+
+    def render_grid(
+        self, background: int, seed: int = 0, current: tuple[int, int] | None = None
+    ) -> Rendered:
+        """The grid as one PNG, class labels on the left (shape) and on top (texture).
+
+        ``current`` = (shape, texture) outlines that cell: the current classes, drawn with
+        the grid's noise. The picture is ``grid_size()`` pixels.
+        """
+        cells = self.grid(background, seed)
+        rows, cols = cells.shape[:2]
+        width, height = grid_size(rows, cols)
+        sheet = Image.new("RGB", (width, height), (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
+        for i in range(rows):
+            y = _GRID_LABEL + i * (_CELL + _GRID_GAP)
+            draw.text((5, y + _CELL // 2 - 6), str(i), fill=(0, 0, 0), font=_FONT)
+            for j in range(cols):
+                x = _GRID_LABEL + j * (_CELL + _GRID_GAP)
+                if i == 0:
+                    draw.text((x + _CELL // 2 - 3, 3), str(j), fill=(0, 0, 0), font=_FONT)
+                sheet.paste(_big(cells[i, j], _CELL), (x, y))
+        if current is not None:
+            i, j = (
+                _check_class(n, c, rows) for n, c in zip(("shape", "texture"), current, strict=True)
+            )
+            x, y = _GRID_LABEL + j * (_CELL + _GRID_GAP), _GRID_LABEL + i * (_CELL + _GRID_GAP)
+            draw.rectangle((x - 1, y - 1, x + _CELL, y + _CELL), outline=_CURRENT, width=2)
+        readout = (
+            f"{rows} × {cols} counterfactual grid (Fig. 3): row = shape class, column = "
+            f"texture class, background class <b>{background}</b> in every cell; one u per "
+            f"mechanism shared by all cells (grid noise seed {seed})."
+        )
+        return Rendered(rgba_png(np.asarray(sheet)), readout)
+
+
+def tile_origin(k: int) -> tuple[int, int]:
+    """(x, y) of the top-left pixel of the k-th picture of :data:`PARTS` in the PNG."""
+    return _GAP + k * (_TILE + _GAP), _CAPTION
+
+
+def grid_size(rows: int = 10, cols: int = 10) -> tuple[int, int]:
+    """(width, height) in pixels of a rows × cols grid PNG."""
+    return (
+        _GRID_LABEL + cols * (_CELL + _GRID_GAP) - _GRID_GAP,
+        _GRID_LABEL + rows * (_CELL + _GRID_GAP) - _GRID_GAP,
+    )
+
+
+def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, background") -> Panel:
+    """Controls: a class and a noise seed per mechanism, the shuffle seed; a grid button.
+
+    The grid (and its caption) appear under the panel once the button is pressed and stay
+    until it is pressed again; the caption says when the background class has moved since.
+    """
+    composer = CGNComposer(cgn)
+    top = composer.n_classes - 1
+
+    def slider(description: str, maximum: int) -> ipw.IntSlider:
+        return ipw.IntSlider(0, min=0, max=maximum, description=description, continuous_update=True)
+
+    controls: dict[str, ipw.ValueWidget] = {
+        "shape": slider("shape class", top),
+        "foreground": slider("texture class", top),
+        "background": slider("backgr. class", top),
+        "shape_seed": slider("shape noise", SEED_MAX),
+        "foreground_seed": slider("texture noise", SEED_MAX),
+        "background_seed": slider("backgr. noise", SEED_MAX),
+        "shuffle_seed": slider("shuffle seed", SEED_MAX),
+    }
+    button = ipw.Button(
+        description=f"{composer.n_classes}×{composer.n_classes} grid",
+        tooltip="draw every shape × texture pair for the current background class (Fig. 3)",
+        icon="th",
+        layout=ipw.Layout(width="auto"),
+    )
+    button.add_class("causalkit-action-grid")
+    grid_image = ipw.Image(format="png", layout=ipw.Layout(display="none"))
+    grid_image.add_class("causalkit-grid")
+    grid_readout = ipw.HTML()
+    grid_readout.add_class("causalkit-grid-readout")
+    drawn: dict[str, object] = {}
+
+    def draw_grid(_button: ipw.Button | None = None) -> Rendered:
+        values = {name: control.value for name, control in controls.items()}
+        seed = grid_seed(
+            values["shape_seed"],
+            values["foreground_seed"],
+            values["background_seed"],
+            values["shuffle_seed"],
+        )
+        start = time.perf_counter()
+        frame = composer.render_grid(
+            values["background"], seed, current=(values["shape"], values["foreground"])
+        )
+        ms = (time.perf_counter() - start) * 1000
+        grid_image.value = frame.png
+        grid_image.layout.display = None  # shown from the first grid on
+        drawn.update(background=values["background"], text=f"{frame.readout} Drawn in {ms:.0f} ms.")
+        grid_readout.value = drawn["text"]
+        return frame
+
+    def note_stale(_change: dict) -> None:
+        if drawn and drawn["background"] != controls["background"].value:
+            grid_readout.value = (
+                f"{drawn['text']} <i>The background class is now "
+                f"{controls['background'].value}: press the grid button to redraw.</i>"
+            )
+        elif drawn:
+            grid_readout.value = drawn["text"]
+
+    button.on_click(draw_grid)
+    controls["background"].observe(note_stale, names="value")
+    panel = Panel(controls, composer.render, title, BUDGET_MS, extra=[button])
+    panel.widget.children = (*panel.widget.children, grid_image, grid_readout)
+    panel.composer = composer
+    panel.grid_image, panel.grid_readout = grid_image, grid_readout
+    panel.grid_button, panel.draw_grid = button, draw_grid
+    return panel
+
+
+def demo_cgn(seed: int = 0, device: torch.device | str | None = None) -> CGN:
+    """An *untrained* CGN, its weights drawn from ``seed``, on ``device`` (default get_device()).
+
+    For the benchmark and the browser test: its outputs are real mechanism outputs of the
+    right shapes, and a render costs what one with a trained CGN costs (same layers), but
+    it has learned nothing. The global RNG is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_check_seed("seed", seed))
+        cgn = CGN()
+    return cgn.to(get_device() if device is None else device).eval()
+
+
+def _settings(i: int) -> tuple[int, ...]:
+    """The i-th of a varied sequence of control values, as a person would move them."""
+    return (i % 10, (3 * i + 1) % 10, (7 * i + 2) % 10, i % 5, (i // 2) % 7, (i // 3) % 4, i % 3)
+
+
+@register_panel("cgn_composer", budget_ms=BUDGET_MS)
+def _benchmark() -> Callable[[int], Rendered]:
+    # An untrained CGN (see demo_cgn): timing is identical to a trained one, and the bench
+    # need not train a CGN on a cold cache.
+    composer = CGNComposer(demo_cgn(seed=0))
+    return lambda i: composer.render(*_settings(i))
