@@ -139,9 +139,9 @@ def test_mask_size_loss_uses_each_images_mean_then_averages():
 
 
 def test_shape_loss_weights():
-    assert TAU == 0.1 and ShapeWeights(0.3, 0.5) == MNIST_SHAPE_WEIGHTS
+    assert TAU == 0.1 and ShapeWeights(1.0, 0.5) == MNIST_SHAPE_WEIGHTS
     # all 0.5: L_binary = 1, L_mask = 0
-    assert shape_loss(full(0.5)).item() == pytest.approx(0.3)
+    assert shape_loss(full(0.5)).item() == pytest.approx(1.0)
     # all 0: L_binary ≈ 0, L_mask = 0.1
     assert shape_loss(full(0.0)).item() == pytest.approx(0.05, abs=1e-4)
     assert shape_loss(full(0.0), weights=(2.0, 10.0)).item() == pytest.approx(1.0, abs=1e-4)

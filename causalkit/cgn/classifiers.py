@@ -38,6 +38,9 @@ IRM_ENVIRONMENTS: dict[int, tuple[float, ...]] = {
 }
 TABLE5_CORRELATIONS: tuple[float, ...] = (0.9, 0.95, 1.0)  # App. H
 MECHANISMS: tuple[str, ...] = ("shape", "fg", "bg")
+# Generated in chunks: on the CPU a batch of 128 runs about 4 times faster per image than
+# one of 1,000, whose activations no longer fit in the cache.
+GENERATE_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class ClassifierConfig:
     learning_rate: float = 1e-3
     generated: int = 20_000
     per_noise: int = 5
-    irm_penalty: float = 100.0
+    irm_penalty: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("width", "epochs", "batch_size", "generated", "per_noise"):
@@ -83,7 +86,8 @@ def _check_cgn(cgn: object) -> CGN:
 def generate(
     cgn: CGN, n: int, *, counterfactual: bool, per_noise: int = 1, seed: int = 0
 ) -> dict[str, torch.Tensor]:
-    """``n`` CGN images on the CPU: ``images`` and the classes ``shape``, ``fg``, ``bg``.
+    """``n`` CGN images on the CPU: ``images``, their ``masks`` and the classes ``shape``,
+    ``fg``, ``bg``.
 
     Non-counterfactual (``counterfactual=False``): each image has one (u, y) for
     all mechanisms, as in training, so ``shape == fg == bg``. Counterfactual: each
@@ -98,9 +102,15 @@ def generate(
     generator = torch.Generator(device=device).manual_seed(_check_int("seed", seed, 0))
     was_training = cgn.training
     cgn.eval()
-    out: dict[str, list[torch.Tensor]] = {"images": [], "shape": [], "fg": [], "bg": []}
-    for start in range(0, n, 1000):
-        size = min(1000, n - start)
+    out: dict[str, list[torch.Tensor]] = {
+        "images": [],
+        "masks": [],
+        "shape": [],
+        "fg": [],
+        "bg": [],
+    }
+    for start in range(0, n, GENERATE_BATCH):
+        size = min(GENERATE_BATCH, n - start)
         u = torch.randn(
             math.ceil(size / per_noise), cgn.latent_dim, generator=generator, device=device
         )
@@ -108,8 +118,9 @@ def generate(
         y = torch.randint(cgn.n_classes, (3, size), generator=generator, device=device)
         if not counterfactual:
             y = y[:1].expand(3, -1)
-        images = cgn(u, y[0], u, y[1], u, y[2], generator=generator)["composite"]
-        out["images"].append(images.cpu())
+        images = cgn(u, y[0], u, y[1], u, y[2], generator=generator)
+        out["images"].append(images["composite"].cpu())
+        out["masks"].append(images["mask"].cpu())
         for part, labels in zip(MECHANISMS, y, strict=True):
             out[part].append(labels.cpu())
     cgn.train(was_training)
@@ -192,7 +203,12 @@ def train_irm(envs: Sequence[MnistVariant], config: ClassifierConfig, seed: int 
     λ is constant within an epoch ("training episode") and grows linearly from 0
     in the first epoch (plain ERM) to ``config.irm_penalty`` in the last. A ramp
     per step reached λ > 1 within a few steps and collapsed the CNN to a constant
-    prediction (zero penalty, 10 % accuracy) on every variant.
+    prediction (zero penalty, 10 % accuracy) on every variant. The final weight is
+    not in the paper; measured with 2 environments, width 16, seed 0 (train / test
+    accuracy): λ = 100 over 2 epochs 0.76 / 0.28 (colored), 0.47 / 0.11
+    (double-colored), the penalty winning before shape is learnt; λ = 10 over 4
+    epochs 0.94 / 0.42 and 0.84 / 0.12; over 8 epochs 0.96 / 0.49 and 1.00 / 0.18;
+    λ = 1 over 4 epochs 0.97 / 0.44 and 1.00 / 0.16. Hence the default 10.
 
     Each step takes one batch from every environment. When λ > 1 the loss is
     divided by λ (as in the IRM reference code) so that the step size does not

@@ -21,6 +21,7 @@ from causalkit.cgn.classifiers import (
     MECHANISMS,
     TABLE5_CORRELATIONS,
     ClassifierConfig,
+    generate,
     irm_environments,
     train_augmented,
     train_irm,
@@ -248,31 +249,19 @@ def run_ablation(config: CgnExperimentConfig, seed: int = 0) -> dict[str, dict[s
             cgn_config = replace(config.cgn, steps=config.ablation_steps, **switches)
             result = cgn_result(variant, cgn_config, seed)
             cgn = load_cgn(result)
-            samples = _samples(cgn, 2000, seed)
+            samples = generate(cgn, 2000, counterfactual=False, seed=seed)
             augmented = train_augmented(train, cgn, clf, counterfactual=True, seed=seed)
             rows[name] = {
                 "mu_mask": result["history"]["mu_mask"][-1],
                 "binary": result["history"]["binary"][-1],
-                "mask_accuracy": accuracy(mask_net, samples["mask"], samples["y"]),
-                "composite_accuracy": accuracy(original, samples["composite"], samples["y"]),
+                "mask_accuracy": accuracy(mask_net, samples["masks"], samples["shape"]),
+                "composite_accuracy": accuracy(original, samples["images"], samples["shape"]),
                 "cgn_test_accuracy": accuracy(augmented, test.images, test.labels),
             }
         return rows
 
     key = {"config": asdict(config), "seed": seed}
     return cached("cgn-ablation", key, build, version=CODE_VERSION)
-
-
-@torch.no_grad()
-def _samples(cgn: CGN, n: int, seed: int) -> dict[str, torch.Tensor]:
-    device = next(cgn.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out = cgn.sample(n, generator)
-    return {
-        "mask": out["mask"].cpu(),
-        "composite": out["composite"].cpu(),
-        "y": out["y_shape"].cpu(),
-    }
 
 
 __all__ = [
