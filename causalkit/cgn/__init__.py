@@ -25,6 +25,7 @@ from causalkit.cgn.model import (
     mask_size_loss,
     orient_roles,
     shape_loss,
+    swap_roles,
 )
 from causalkit.cgn.variants import (
     BG_COLORS,
@@ -66,5 +67,6 @@ __all__ = [
     "orient_roles",
     "sample_texture",
     "shape_loss",
+    "swap_roles",
     "texture_bank",
 ]

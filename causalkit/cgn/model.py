@@ -462,6 +462,22 @@ class CGN(nn.Module):
 
 
 @torch.no_grad()
+def swap_roles(cgn: CGN) -> None:
+    """Turn a CGN into the other representative of its SCM, in place.
+
+    Negates the mask's last logit layer (σ(−z) = 1 − σ(z)) and swaps the two texture
+    mechanisms: by the composer's symmetry C(m, f, b) = C(1 − m, b, f) (Eq. 2) every
+    composite stays the same, while the mask now covers the other region.
+    """
+    if not isinstance(cgn, CGN):
+        raise ValueError(f"cgn must be a CGN, got {type(cgn).__name__}")
+    logit = cgn.f_shape.net[-2]
+    logit.weight.neg_()
+    logit.bias.neg_()
+    cgn.f_text1, cgn.f_text2 = cgn.f_text2, cgn.f_text1
+
+
+@torch.no_grad()
 def orient_roles(cgn: CGN, n: int = 512, generator: torch.Generator | None = None) -> bool:
     """Make the mask the *object*: swap the roles if the mask covers most of the image.
 
@@ -471,9 +487,9 @@ def orient_roles(cgn: CGN, n: int = 512, generator: torch.Generator | None = Non
     with the intended roles, and no loss of the paper tells them apart (L_mask's
     interval [τ, 1 − τ] is symmetric too). Training on the MNIST variants ends
     in either. This picks the representative in which the shape is the smaller
-    region (μ_mask < 0.5 on ``n`` samples): if it is not, it negates the mask's
-    last logit layer (σ(−z) = 1 − σ(z)) and swaps the two texture mechanisms,
-    which leaves every composite unchanged. Returns whether it swapped.
+    region (μ_mask < 0.5 on ``n`` samples): if it is not, it calls
+    :func:`swap_roles`, which leaves every composite unchanged. Returns whether it
+    swapped.
     """
     if not isinstance(cgn, CGN):
         raise ValueError(f"cgn must be a CGN, got {type(cgn).__name__}")
@@ -483,10 +499,7 @@ def orient_roles(cgn: CGN, n: int = 512, generator: torch.Generator | None = Non
     cgn.train(was_training)
     if mu <= 0.5:
         return False
-    logit = cgn.f_shape.net[-2]
-    logit.weight.neg_()
-    logit.bias.neg_()
-    cgn.f_text1, cgn.f_text2 = cgn.f_text2, cgn.f_text1
+    swap_roles(cgn)
     return True
 
 

@@ -40,6 +40,7 @@ from causalkit.cgn.model import (
     ShapeWeights,
     _check_int,
     _check_real,
+    binary_mask_loss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     mask_mean,
@@ -186,8 +187,7 @@ def train_cgn(data: MnistVariant, config: CgnConfig = CgnConfig(), seed: int = 0
 
         with torch.no_grad():
             mu = mask_mean(mask)
-            m = mask.clamp(1e-6, 1 - 1e-6)
-            binary = (-m * torch.log2(m) - (1 - m) * torch.log2(1 - m)).mean()
+            binary = binary_mask_loss(mask)
             sums += torch.stack([mu.mean(), mu.std(), binary, adv.detach(), loss_d.detach()])
         count += 1
         if count == config.log_every or step == config.steps - 1:

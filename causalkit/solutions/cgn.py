@@ -8,7 +8,7 @@ import torch
 
 from causalkit.cgn.classifiers import MECHANISMS, generate, train_augmented, train_original
 from causalkit.cgn.experiment import cgn_result, experiment_config, trained_cgn
-from causalkit.cgn.model import compose, orient_roles
+from causalkit.cgn.model import compose, orient_roles, swap_roles
 from causalkit.cgn.training import load_cgn
 from causalkit.cgn.variants import make_variant
 from causalkit.core.classifier import accuracy, predict
@@ -64,8 +64,8 @@ def exercise_3_the_composers_symmetry(preset: str = "quick", seed: int = 0) -> d
     """|C(1 − m, b, f) − C(m, f, b)| on a trained CGN's outputs, and how much re-orienting a
     deliberately inverted copy of that CGN changes its composites (both ≈ 0).
 
-    An inverted copy: negate the mask's logit layer and swap the texture mechanisms, which
-    is the other representative of the same SCM; :func:`orient_roles` must turn it back.
+    An inverted copy (:func:`swap_roles`) is the other representative of the same SCM;
+    :func:`orient_roles` must turn it back.
     """
     result = cgn_result("wildlife", experiment_config(preset).cgn, seed)
     cgn = load_cgn(result, "cpu")
@@ -76,10 +76,7 @@ def exercise_3_the_composers_symmetry(preset: str = "quick", seed: int = 0) -> d
         symmetry_gap = (flipped - out["composite"]).abs().max().item()
 
         inverted = load_cgn(result, "cpu")
-        logit = inverted.f_shape.net[-2]
-        logit.weight.neg_()
-        logit.bias.neg_()
-        inverted.f_text1, inverted.f_text2 = inverted.f_text2, inverted.f_text1
+        swap_roles(inverted)
         swapped = orient_roles(inverted)
         inputs = cgn.sample_inputs(
             256, torch.Generator().manual_seed(seed + 1), counterfactual=True
