@@ -337,3 +337,56 @@ def test_cache_dir_default_is_data_cache(monkeypatch):
     monkeypatch.delenv("CAUSALKIT_CACHE", raising=False)
     assert cache_dir() == Path(__file__).resolve().parents[1] / "data_cache"
     assert os.path.basename(cache_dir()) == "data_cache"
+
+
+# ------------------------------------------------------------------ validate
+
+
+def test_is_int_refuses_bools_and_floats_and_accepts_numpy_integers():
+    from causalkit.core.validate import is_int, is_number
+
+    assert is_int(3) and is_int(np.int64(3)) and is_int(0, 0)
+    assert not is_int(True) and not is_int(3.0) and not is_int("3") and not is_int(0, 1)
+    assert is_number(0.5) and is_number(np.float32(0.5)) and is_number(2)
+    assert not is_number(False) and not is_number("0.5") and not is_number(None)
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "message"),
+    [
+        (1.5, 0, None, r"n must be an integer, got 1\.5"),
+        (True, 0, None, "n must be an integer, got True"),
+        (-1, 0, None, "n must be >= 0, got -1"),
+        (10, 0, 10, "n must be >= 0 and < 10, got 10"),
+    ],
+)
+def test_check_int_names_the_argument_and_its_bounds(value, low, high, message):
+    from causalkit.core.validate import check_int
+
+    with pytest.raises(ValueError, match=message):
+        check_int("n", value, low, high)
+
+
+def test_check_int_returns_a_plain_int_and_the_other_checks_their_values():
+    from causalkit.core.validate import check_int, check_non_negative, check_positive_int
+
+    got = check_int("n", np.int32(9), 0, 10)
+    assert got == 9 and type(got) is int
+    assert check_positive_int("k", 4) == 4
+    assert check_non_negative("beta", 0) == 0.0
+    with pytest.raises(ValueError, match="k must be a positive int, got 0"):
+        check_positive_int("k", 0)
+    for bad in (-0.1, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="beta must be a finite number ≥ 0"):
+            check_non_negative("beta", bad)
+
+
+# ------------------------------------------------------------------ classifier
+
+
+def test_fit_classifier_refuses_an_empty_image_set():
+    from causalkit.core.classifier import fit_classifier, small_cnn
+
+    net = small_cnn(side=8, width=2)
+    with pytest.raises(ValueError, match="images is empty"):
+        fit_classifier(net, torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))

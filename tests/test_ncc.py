@@ -13,6 +13,7 @@ from causalkit.ncc import baselines
 from causalkit.ncc.experiment import (
     NccConfig,
     evaluate_tubingen,
+    member_seeds,
     ncc_config,
     trained_ncc,
 )
@@ -319,6 +320,16 @@ def test_presets_and_bad_names():
     assert ncc_config("paper", augment=True).augment
     with pytest.raises(ValueError, match="choose one of quick, paper"):
         ncc_config("huge")
+
+
+def test_ensemble_members_are_disjoint_across_seeds():
+    paper = ncc_config("paper")
+    runs = [member_seeds(paper, s) for s in range(4)]
+    assert runs[0] == [0, 1, 2] and runs[1] == [3, 4, 5]
+    assert len({m for run in runs for m in run}) == 12  # no model is shared by two seeds
+    assert member_seeds(ncc_config("quick"), 7) == [7]  # one model: the seed itself
+    with pytest.raises(ValueError, match="non-negative int"):
+        member_seeds(paper, -1)
 
 
 def test_cached_model_and_tubingen_evaluation(tmp_cache):

@@ -13,6 +13,7 @@ import torch
 
 from causalkit.semvae import (
     ancestral_sample,
+    anm_log_prob,
     edge_probabilities,
     expected_graph_size,
     extract_graph,
@@ -416,3 +417,27 @@ def test_temporal_shd_is_invariant_to_relabelling_latents_within_steps():
     )
     with pytest.raises(ValueError, match="do not split into time steps"):
         temporal_structural_hamming_distance(target, target, per_step=4)
+
+
+# --------------------------------------------------------------------------- exact ANM density
+
+
+def test_anm_log_prob_of_a_linear_sem_is_the_thm2_gaussian():
+    # A linear ANM is Gaussian (Thm. 2), so its exact density must be that Gaussian's.
+    z = torch.randn(7, 4, generator=torch.Generator().manual_seed(5), dtype=F64) * 2
+    mean, cov = linear_sem_moments(W, B, VAR)
+    expected = torch.distributions.MultivariateNormal(mean, cov).log_prob(z)
+    got = anm_log_prob(lambda x: x @ W.T + B, z, VAR)
+    torch.testing.assert_close(got, expected)
+
+
+def test_anm_log_prob_of_the_parabola_by_hand_and_bad_shapes():
+    var = torch.tensor([0.5, 0.1], dtype=F64)
+    z = torch.tensor([[1.0, 1.0], [0.0, -3.0]], dtype=F64)  # on the parabola, then below it
+    f = lambda x: torch.stack((torch.zeros_like(x[..., 0]), x[..., 0].square()), -1)  # noqa: E731
+    n = z - f(z)
+    by_hand = -0.5 * (n.square() / var + torch.log(2 * math.pi * var)).sum(-1)
+    torch.testing.assert_close(anm_log_prob(f, z, var), by_hand)
+    assert anm_log_prob(f, z, var)[1] < by_hand[0] - 40  # 3 / sqrt(0.1) ≈ 9.5 sd below
+    with pytest.raises(ValueError, match="same d"):
+        anm_log_prob(f, z, torch.ones(3, dtype=F64))

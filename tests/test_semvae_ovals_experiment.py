@@ -26,6 +26,7 @@ from causalkit.semvae.ovals_experiment import (
     load_oval_model,
     noise_std,
     ovals_config,
+    prior_fit,
     response_from_codes,
     run_ovals,
     train_oval_model,
@@ -256,3 +257,34 @@ def test_latent_response_on_an_untrained_model():
         latent_response(model, dataset.images)
     with pytest.raises(ValueError, match="OvalVAE"):
         encode_means(torch.nn.Linear(2, 2), dataset.images)
+
+
+# --------------------------------------------------------------------------- prior fit
+
+
+def _fixed_posterior(model: CausalOvalVAE, mean: list[float]) -> None:
+    """Make the encoder return one posterior N(mean, 0.05² I) for every image."""
+    centre = torch.tensor(mean)
+    model.encode = lambda x: (  # type: ignore[method-assign]
+        centre.expand(len(x), -1).clone(),
+        0.05 * torch.eye(len(mean)).expand(len(x), -1, -1).clone(),
+    )
+
+
+def test_prior_fit_sees_a_posterior_below_the_parabola():
+    data = oval_dataset(OvalGrid(scales=1, rotations=2, x_positions=4, offsets=2))
+    model = CausalOvalVAE(num_pivots=256)
+    _fixed_posterior(model, [1.0, 1.0, 0.0, 0.0, 0.0])  # on z_1 = z_0²
+    on = prior_fit(model, data, n=8, samples=4000)
+    assert on.below_parabola == 0.0 and abs(on.sem_kl - on.loss_kl) < 0.2
+    _fixed_posterior(model, [0.0, -6.0, 0.0, 0.0, 0.0])  # 6 σ_1 under it
+    under = prior_fit(model, data, n=8, samples=4000)
+    assert under.below_parabola == 1.0 and under.sem_kl - under.loss_kl > 15
+
+
+def test_prior_fit_refuses_bad_input():
+    data = oval_dataset(OvalGrid(scales=1, rotations=1, x_positions=2, offsets=2))
+    with pytest.raises(ValueError, match="CausalOvalVAE"):
+        prior_fit(OvalVAE(), data)
+    with pytest.raises(ValueError, match=r"n must be an int in \[1, 4\]"):
+        prior_fit(CausalOvalVAE(), data, n=5)

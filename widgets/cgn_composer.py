@@ -20,7 +20,6 @@ restored after each render.
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable
 
@@ -33,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from causalkit.cgn.model import CGN, counterfactual_grid, mask_mean, one_cpu_thread
 from causalkit.core import rgba_png
 from causalkit.core.device import get_device
+from causalkit.core.validate import is_int
 from widgets.panel import Panel, Rendered, register_panel
 
 BUDGET_MS = 50.0  # one composite, p95, on the CPU
@@ -53,7 +53,7 @@ _FONT = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)
 
 
 def _check_class(name: str, value: object, n_classes: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise ValueError(f"{name} must be an integer class in 0..{n_classes - 1}, got {value!r}")
     if not 0 <= value < n_classes:
         raise ValueError(f"{name} must be a class in 0..{n_classes - 1}, got {value}")
@@ -61,7 +61,7 @@ def _check_class(name: str, value: object, n_classes: int) -> int:
 
 
 def _check_seed(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise ValueError(f"{name} must be an integer seed, got {value!r}")
     if not 0 <= value < 2**63:
         raise ValueError(f"{name} must be a seed in 0..2**63 - 1, got {value}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as ipw
@@ -24,6 +23,7 @@ from matplotlib import colormaps, font_manager
 from PIL import Image, ImageDraw, ImageFont
 
 from causalkit.core import rgba_png
+from causalkit.core.validate import is_int
 from causalkit.semvae.models import CausalOvalVAE, OvalVAE, decode_from_noise
 from causalkit.semvae.ovals import ink_positions
 from causalkit.semvae.ovals_experiment import (
@@ -115,8 +115,7 @@ class NoiseTraversal:
                 f"noise values are in units of σ_i and must lie in [-{NOISE_RANGE:g}, "
                 f"{NOISE_RANGE:g}], got {values.tolist()}"
             )
-        is_int = isinstance(sweep, numbers.Integral) and not isinstance(sweep, bool)
-        if not (is_int and 0 <= sweep < self.latent_dim):
+        if not (is_int(sweep, 0) and sweep < self.latent_dim):
             raise ValueError(
                 f"sweep must be a latent index in 0..{self.latent_dim - 1}, got {sweep!r}"
             )

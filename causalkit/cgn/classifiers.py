@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from causalkit.cgn.model import CGN, _check_int, _check_real
+from causalkit.cgn.model import CGN, _check_real
 from causalkit.cgn.variants import MnistVariant, make_variant
 from causalkit.core.classifier import fit_classifier, small_cnn
 from causalkit.core.device import get_device
 from causalkit.core.progress import progress
+from causalkit.core.validate import check_int
 
 # App. C.4: IRM on 2 environments (90 %, 100 %) or 5 (90, 92.5, 95, 97.5, 100 %).
 IRM_ENVIRONMENTS: dict[int, tuple[float, ...]] = {
@@ -63,7 +64,7 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         for name in ("width", "epochs", "batch_size", "generated", "per_noise"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         _check_real("learning_rate", self.learning_rate, 1e-8, 1.0)
         _check_real("irm_penalty", self.irm_penalty, 0.0, math.inf)
 
@@ -96,10 +97,10 @@ def generate(
     independently and uniformly (§2.3).
     """
     cgn = _check_cgn(cgn)
-    n = _check_int("n", n, 1)
-    per_noise = _check_int("per_noise", per_noise, 1)
+    n = check_int("n", n, 1)
+    per_noise = check_int("per_noise", per_noise, 1)
     device = next(cgn.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(_check_int("seed", seed, 0))
+    generator = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0))
     was_training = cgn.training
     cgn.eval()
     out: dict[str, list[torch.Tensor]] = {

@@ -28,12 +28,13 @@ from causalkit.cgn.classifiers import (
     train_mechanism_classifiers,
     train_original,
 )
-from causalkit.cgn.model import CGN, _check_int
+from causalkit.cgn.model import CGN
 from causalkit.cgn.training import CgnConfig, load_cgn, train_cgn
 from causalkit.cgn.variants import VARIANTS, make_variant
 from causalkit.core.cache import cached
 from causalkit.core.classifier import accuracy, fit_classifier, small_cnn
 from causalkit.core.config import choose_preset
+from causalkit.core.validate import check_int
 
 CODE_VERSION = "1"
 METHODS: tuple[str, ...] = ("original", "irm2", "irm5", "gan", "cgn")
@@ -84,7 +85,7 @@ class CgnExperimentConfig:
             raise ValueError(
                 f"ablation_variant must be one of {VARIANTS}, got {self.ablation_variant!r}"
             )
-        _check_int("ablation_steps", self.ablation_steps, 1)
+        check_int("ablation_steps", self.ablation_steps, 1)
 
 
 # Measured on colored MNIST, seed 0, Original + CGN test accuracy (8,000 counterfactuals):

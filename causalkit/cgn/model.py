@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from causalkit.cgn.variants import N_CLASSES, SIDE
+from causalkit.core.validate import check_int
 
 LATENT_DIM = 32  # released MNIST configs; the paper gives no size
 NGF = 32  # generator base width, released MNIST configs
@@ -86,15 +87,6 @@ MNIST_SHAPE_WEIGHTS = ShapeWeights(binary=1.0, mask=0.5)
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value >= high):
-        upper = "" if high is None else f" and < {high}"
-        raise ValueError(f"{name} must be >= {low}{upper}, got {value}")
-    return int(value)
 
 
 def _check_real(name: str, value: object, low: float, high: float) -> float:
@@ -138,7 +130,7 @@ def _check_labels(y: object, n: int, n_classes: int) -> torch.Tensor:
 def _check_classes(name: str, classes: object, n_classes: int) -> list[int]:
     if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence) or not classes:
         raise ValueError(f"{name} must be a non-empty sequence of classes, got {classes!r}")
-    return [_check_int(f"{name}[{i}]", c, 0, n_classes) for i, c in enumerate(classes)]
+    return [check_int(f"{name}[{i}]", c, 0, n_classes) for i, c in enumerate(classes)]
 
 
 # --------------------------------------------------------------------------- Eq. 2
@@ -235,7 +227,7 @@ class PatchShuffle(nn.Module):
 
     def __init__(self, patch_size: int = PATCH_SIZE) -> None:
         super().__init__()
-        self.patch_size = _check_int("patch_size", patch_size, 1)
+        self.patch_size = check_int("patch_size", patch_size, 1)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(N, C, H, W) → (N, C, H, W) with the patches of each image permuted."""
@@ -274,8 +266,8 @@ class _Mechanism(nn.Module):
 
     def __init__(self, n_classes: int, latent_dim: int) -> None:
         super().__init__()
-        self.n_classes = _check_int("n_classes", n_classes, 2)
-        self.latent_dim = _check_int("latent_dim", latent_dim, 1)
+        self.n_classes = check_int("n_classes", n_classes, 2)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
 
     def _input(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         u = _check_tensor("u", u, 2)
@@ -296,7 +288,7 @@ class ShapeMechanism(_Mechanism):
         self, n_classes: int = N_CLASSES, latent_dim: int = LATENT_DIM, ngf: int = NGF
     ) -> None:
         super().__init__(n_classes, latent_dim)
-        ngf = _check_int("ngf", ngf, 1)
+        ngf = check_int("ngf", ngf, 1)
         init = SIDE // 4
         self.net = nn.Sequential(
             nn.Linear(latent_dim + n_classes, 2 * ngf * init * init),
@@ -332,7 +324,7 @@ class TextureMechanism(_Mechanism):
         patch_size: int = PATCH_SIZE,
     ) -> None:
         super().__init__(n_classes, latent_dim)
-        ngf = _check_int("ngf", ngf, 1)
+        ngf = check_int("ngf", ngf, 1)
         init = SIDE // 4
         self.net = nn.Sequential(
             nn.Linear(latent_dim + n_classes, 2 * ngf * init * init),
@@ -368,8 +360,8 @@ class CGN(nn.Module):
         patch_size: int = PATCH_SIZE,
     ) -> None:
         super().__init__()
-        self.n_classes = _check_int("n_classes", n_classes, 2)
-        self.latent_dim = _check_int("latent_dim", latent_dim, 1)
+        self.n_classes = check_int("n_classes", n_classes, 2)
+        self.latent_dim = check_int("latent_dim", latent_dim, 1)
         self.f_shape = ShapeMechanism(n_classes, latent_dim, ngf)
         self.f_text1 = TextureMechanism(n_classes, latent_dim, ngf, patch_size)
         self.f_text2 = TextureMechanism(n_classes, latent_dim, ngf, patch_size)
@@ -423,7 +415,7 @@ class CGN(nn.Module):
         counterfactual images in a classifier batch, §3.2; counterfactuals per
         noise, App. A.3), which are choices of the classifier's training loop.
         """
-        n = _check_int("n", n, 1)
+        n = check_int("n", n, 1)
         if isinstance(counterfactual, bool):
             counterfactual = float(counterfactual)
         ratio = _check_real("counterfactual", counterfactual, 0.0, 1.0)
@@ -495,7 +487,7 @@ def orient_roles(cgn: CGN, n: int = 512, generator: torch.Generator | None = Non
         raise ValueError(f"cgn must be a CGN, got {type(cgn).__name__}")
     was_training = cgn.training
     cgn.eval()
-    mu = mask_mean(cgn.sample(_check_int("n", n, 1), generator)["mask"]).mean().item()
+    mu = mask_mean(cgn.sample(check_int("n", n, 1), generator)["mask"]).mean().item()
     cgn.train(was_training)
     if mu <= 0.5:
         return False
@@ -521,8 +513,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, n_classes: int = N_CLASSES, ndf: int = NDF) -> None:
         super().__init__()
-        self.n_classes = _check_int("n_classes", n_classes, 2)
-        ndf = _check_int("ndf", ndf, 1)
+        self.n_classes = check_int("n_classes", n_classes, 2)
+        ndf = check_int("ndf", ndf, 1)
         self.net = nn.Sequential(
             nn.Conv2d(3 + n_classes, ndf, 4, 2, 1),
             nn.LeakyReLU(0.2),
@@ -613,7 +605,7 @@ def counterfactual_grid(
             )
         bg = rows if background == "shape" else cols
     else:
-        bg = [_check_int("background", background, 0, cgn.n_classes)]
+        bg = [check_int("background", background, 0, cgn.n_classes)]
 
     device = next(cgn.parameters()).device
     u = torch.randn(3, 1, cgn.latent_dim, generator=generator, device=device)

@@ -38,7 +38,6 @@ from causalkit.cgn.model import (
     TAU,
     Discriminator,
     ShapeWeights,
-    _check_int,
     _check_real,
     binary_mask_loss,
     discriminator_adversarial_loss,
@@ -50,6 +49,7 @@ from causalkit.cgn.model import (
 from causalkit.cgn.variants import N_CLASSES, SIDE, MnistVariant
 from causalkit.core.device import get_device
 from causalkit.core.progress import progress
+from causalkit.core.validate import check_int
 
 # Fig. 5-style snapshots: the mechanism outputs for these classes, at fixed noise.
 SNAPSHOT_CLASSES: tuple[int, ...] = (0, 3, 5, 8)
@@ -78,7 +78,7 @@ class CgnConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "ngf", "ndf", "log_every", "snapshots"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         _check_real("learning_rate", self.learning_rate, 1e-8, 1.0)
         _check_real("tau", self.tau, 0.0, 0.5)
         if len(self.shape_weights) != 2:
@@ -131,7 +131,7 @@ def train_cgn(data: MnistVariant, config: CgnConfig = CgnConfig(), seed: int = 0
     data = _check_variant(data)
     if not isinstance(config, CgnConfig):
         raise ValueError(f"config must be a CgnConfig, got {type(config).__name__}")
-    _check_int("seed", seed, 0, 2**32)
+    check_int("seed", seed, 0, 2**32)
     device = get_device()
     torch.manual_seed(seed)
     generator = torch.Generator(device=device).manual_seed(seed)

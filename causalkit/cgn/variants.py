@@ -62,6 +62,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from causalkit.core.validate import check_int
 from causalkit.data import mnist, stratified_split
 
 VARIANTS: tuple[str, ...] = ("colored", "double_colored", "wildlife")
@@ -96,15 +97,6 @@ BG_COLORS: torch.Tensor = torch.tensor(
 
 
 # --------------------------------------------------------------------------- textures
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value >= high):
-        upper = "" if high is None else f" and < {high}"
-        raise ValueError(f"{name} must be >= {low}{upper}, got {value}")
-    return int(value)
 
 
 # The painters use NumPy, not torch: on images this small torch's intra-op threads
@@ -187,8 +179,8 @@ class TextureFamily:
     def __post_init__(self) -> None:
         if self.kind not in TEXTURE_KINDS:
             raise ValueError(f"kind must be one of {TEXTURE_KINDS}, got {self.kind!r}")
-        _check_int("index", self.index, 0, N_CLASSES)
-        _check_int("seed", self.seed, 0, 2**32)
+        check_int("index", self.index, 0, N_CLASSES)
+        check_int("seed", self.seed, 0, 2**32)
 
     def image(self) -> torch.Tensor:
         """The family's full texture, (3, TEXTURE_SIDE, TEXTURE_SIDE) float32 in [0, 1]."""
@@ -213,7 +205,7 @@ def sample_texture(
     """``n`` random 32×32 crops of one texture family (App. A.2), (n, 3, 32, 32) in [0, 1]."""
     if not isinstance(family, TextureFamily):
         raise ValueError(f"family must be a TextureFamily, got {type(family).__name__}")
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     index = torch.full((n,), family.index, dtype=torch.long)
@@ -224,7 +216,7 @@ def texture_bank(kind: str, seed: int = 0) -> torch.Tensor:
     """The ten families of one kind stacked by class: (10, 3, TEXTURE_SIDE, TEXTURE_SIDE)."""
     if kind not in TEXTURE_KINDS:
         raise ValueError(f"kind must be one of {TEXTURE_KINDS}, got {kind!r}")
-    return _bank(kind, _check_int("seed", seed, 0, 2**32)).clone()
+    return _bank(kind, check_int("seed", seed, 0, 2**32)).clone()
 
 
 # --------------------------------------------------------------------------- variants
@@ -343,8 +335,8 @@ def make_variant(
         or not 0.0 <= correlation <= 1.0  # also rejects NaN
     ):
         raise ValueError(f"correlation must be a probability in [0, 1], got {correlation!r}")
-    seed = _check_int("seed", seed, 0, 2**32)
-    texture_seed = _check_int("texture_seed", texture_seed, 0, 2**32)
+    seed = check_int("seed", seed, 0, 2**32)
+    texture_seed = check_int("texture_seed", texture_seed, 0, 2**32)
     if not (isinstance(color_std, numbers.Real) and 0.0 <= color_std < math.inf):
         raise ValueError(f"color_std must be a finite number >= 0, got {color_std!r}")
 

@@ -45,6 +45,8 @@ def _check_batch(images: torch.Tensor, labels: torch.Tensor | None = None) -> No
         raise ValueError(
             f"images must be a float (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}"
         )
+    if images.shape[0] == 0:
+        raise ValueError("images is empty: need at least one (C, H, W) image")
     if labels is not None and labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
 

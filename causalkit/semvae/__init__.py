@@ -34,6 +34,7 @@ from causalkit.semvae.models import (
     decode_from_noise,
     extrapolate,
     intervene,
+    monte_carlo_prior_kl,
     standard_normal_kl,
     temporal_vae_loss,
 )
@@ -50,6 +51,7 @@ from causalkit.semvae.ovals import (
 )
 from causalkit.semvae.sem import (
     ancestral_sample,
+    anm_log_prob,
     edge_probabilities,
     expected_graph_size,
     extract_graph,
@@ -83,6 +85,7 @@ __all__ = [
     "TemporalVAELoss",
     "VAELoss",
     "ancestral_sample",
+    "anm_log_prob",
     "background",
     "beta_vae_loss",
     "causal_prior_kl",
@@ -100,6 +103,7 @@ __all__ = [
     "local_gaussian_prior",
     "mario_clips",
     "maximal_dag",
+    "monte_carlo_prior_kl",
     "oval_centres",
     "oval_dataset",
     "oval_images",

@@ -25,11 +25,12 @@ oval lies in pixels 2..61 for every factor combination: no oval is ever clipped.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from causalkit.core.validate import is_int
 
 OVAL_FACTORS = ("scale", "rotation", "x", "offset")
 IMAGE_SIZE = 64
@@ -51,10 +52,6 @@ _INSIDE_TOL = 1e-9
 _CHUNK = 256
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-
-
 def _levels(low: float, high: float, count: int) -> Tensor:
     if count == 1:  # a single level sits in the middle of its range
         return torch.tensor([(low + high) / 2], dtype=torch.float64)
@@ -73,7 +70,7 @@ class OvalGrid:
     def __post_init__(self) -> None:
         for name in ("scales", "rotations", "x_positions", "offsets"):
             value = getattr(self, name)
-            if not _is_count(value):
+            if not is_int(value, 1):
                 raise ValueError(f"OvalGrid.{name} must be a positive int, got {value!r}")
 
     @property
@@ -239,7 +236,7 @@ class OvalDataset:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> OvalDataset:
         """``n`` distinct images drawn uniformly at random, reproducibly given ``generator``."""
-        if not _is_count(n) or n > len(self):
+        if not is_int(n, 1) or n > len(self):
             raise ValueError(f"n must be an int in [1, {len(self)}], got {n!r}")
         return self.subset(torch.randperm(len(self), generator=generator)[:n])
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from functools import reduce
 
 import torch
 from torch import Tensor
+
+from causalkit.core.validate import is_int, is_number
 
 SEMFunction = Callable[[Tensor], Tensor]
 # Checking symmetry in float32 has to allow for rounding in whatever produced the covariance.
@@ -89,14 +90,6 @@ def _check_strictly_lower(name: str, weights: Tensor) -> None:
             f"z_{j} would depend on z_{i}, which does not come before it; put the variables "
             "in a causal (topological) order first (Prop. 1)"
         )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _check_variances(name: str, variances: Tensor) -> None:
@@ -372,7 +365,7 @@ def ancestral_sample(
     if noise_var.dim() != 1:
         raise ValueError(f"noise_var must have shape (d,), got {tuple(noise_var.shape)}")
     _check_variances("noise_var", noise_var)
-    if not _is_positive_int(num_samples):
+    if not is_int(num_samples, 1):
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     d = noise_var.shape[0]
     joint = _joint_function(f, d, edge_mask)
@@ -385,6 +378,33 @@ def ancestral_sample(
     for _ in range(d):
         z = joint(z) + noise
     return z
+
+
+def anm_log_prob(
+    f: SEMFunction | Sequence[SEMFunction],
+    z: Tensor,
+    noise_var: Tensor,
+    *,
+    edge_mask: Tensor | None = None,
+) -> Tensor:
+    """ln p(z) of the non-linear ANM itself (eq. 5), exactly: Σ_j ln N(z_j - f_j(z_<j); 0, σ_j²).
+
+    The map n ↦ z of eq. 5 is triangular with unit diagonal (z_j = f_j(z_<j) + n_j), so its
+    Jacobian determinant is 1 and the density of z is the product of the noise densities at
+    n = z - f(z). This is the prior that §4.4's local Gaussians approximate; it needs no
+    linearisation, which makes it the reference to check them against (a Monte-Carlo KL).
+    ``f`` and ``edge_mask`` as in :func:`linearise_sem`; ``z`` (..., d), ``noise_var`` (d,).
+    """
+    z = _float_tensor("z", z)
+    noise_var = _float_tensor("noise_var", noise_var)
+    if noise_var.dim() != 1 or z.shape[-1:] != noise_var.shape:
+        raise ValueError(
+            f"z must be (..., d) and noise_var (d,) with the same d, got {tuple(z.shape)} and "
+            f"{tuple(noise_var.shape)}"
+        )
+    _check_variances("noise_var", noise_var)
+    noise = z - _joint_function(f, z.shape[-1], edge_mask)(z)
+    return -0.5 * (noise.square() / noise_var + torch.log(2 * math.pi * noise_var)).sum(-1)
 
 
 # --------------------------------------------------------------------------- KL (eq. 3, §4.4)
@@ -453,7 +473,7 @@ def maximal_dag(num_nodes: int, order: Sequence[int] | None = None) -> Tensor:
     from first to last cause (default 0, 1, ..., d-1, which gives edges {i -> j : i < j}).
     Returns a (d, d) bool adjacency, entry [i, j] for i -> j.
     """
-    if not _is_positive_int(num_nodes):
+    if not is_int(num_nodes, 1):
         raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
     position = torch.arange(num_nodes)
     if order is not None:
@@ -476,7 +496,7 @@ def temporal_maximal_dag(num_steps: int, per_step: int) -> Tensor:
     Returns a (T k, T k) bool adjacency.
     """
     for name, value in (("num_steps", num_steps), ("per_step", per_step)):
-        if not _is_positive_int(value):
+        if not is_int(value, 1):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     step = torch.arange(num_steps * per_step) // per_step
     return step[:, None] < step[None, :]
@@ -514,7 +534,7 @@ def sample_edge_mask(
     DAG) are 0. ``logits`` is (..., d, d), one independent sample per entry.
     """
     logits = _square("logits", logits)
-    if not (_is_number(temperature) and math.isfinite(temperature) and temperature > 0):
+    if not (is_number(temperature) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
     allowed = _allowed(allowed, logits.shape[-1], logits.device)
     uniform = torch.rand(
@@ -557,7 +577,7 @@ def sparsity_penalty(
     text, where s ≥ 1 makes the term a penalty. To sweep a free weight λ instead, use
     -λ * expected_graph_size(...) directly.
     """
-    if not _is_number(num_samples):
+    if not is_number(num_samples):
         raise ValueError(f"num_samples must be a number, got {type(num_samples).__name__}")
     if not (math.isfinite(num_samples) and num_samples >= 1):
         raise ValueError(
@@ -577,7 +597,7 @@ def extract_graph(
     (..., d, d); returns a bool tensor of that shape, restricted to ``allowed``.
     """
     edge_probs = _probabilities("edge_probs", edge_probs)
-    if not (_is_number(threshold) and 0 <= threshold <= 1):
+    if not (is_number(threshold) and 0 <= threshold <= 1):
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
     allowed = _allowed(allowed, edge_probs.shape[-1], edge_probs.device)
     return (edge_probs.detach() > threshold) & allowed
@@ -621,7 +641,7 @@ def temporal_structural_hamming_distance(
             f"{tuple(target.shape)}"
         )
     d = pred.shape[0]
-    if not _is_positive_int(per_step):
+    if not is_int(per_step, 1):
         raise ValueError(f"per_step must be a positive int, got {per_step!r}")
     if d % per_step:
         raise ValueError(f"the {d} latents do not split into time steps of per_step={per_step}")
