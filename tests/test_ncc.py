@@ -21,6 +21,7 @@ from causalkit.ncc.model import NCC, TrainConfig, symmetric_composite, train_ncc
 from causalkit.ncc.synthetic import (
     GeneratorConfig,
     PairParams,
+    finite_difference_slopes,
     hermite_spline,
     pair_from_params,
     random_params,
@@ -92,19 +93,37 @@ def test_augmented_copies_are_labelled_half_and_uncorrelated():
     assert abs_corr(shuffled).mean() < 0.06 < 0.2 < abs_corr(original).mean()
 
 
-def test_hermite_spline_interpolates_its_knots_without_overshoot():
+def test_hermite_spline_interpolates_its_knots_with_either_slope_rule():
     rng = np.random.default_rng(0)
     values = rng.standard_normal((6, 5))
     lo, hi = np.full(6, -2.0), np.full(6, 2.0)
     knots = np.tile(np.linspace(-2, 2, 5), (6, 1))
-    np.testing.assert_allclose(hermite_spline(knots, lo, hi, values), values, atol=1e-12)
-    # PCHIP stays within each interval's knot values (monotone between knots).
     x = np.tile(np.linspace(-2, 2, 4001), (6, 1))
-    f = hermite_spline(x, lo, hi, values)
     idx = np.clip(np.floor((x + 2) / 1.0).astype(int), 0, 3)
     left, right = np.take_along_axis(values, idx, 1), np.take_along_axis(values, idx + 1, 1)
-    assert (f >= np.minimum(left, right) - 1e-12).all()
-    assert (f <= np.maximum(left, right) + 1e-12).all()
+    inside = {}
+    for rule in ("finite-difference", "pchip"):
+        np.testing.assert_allclose(hermite_spline(knots, lo, hi, values, rule), values, atol=1e-12)
+        f = hermite_spline(x, lo, hi, values, rule)
+        inside[rule] = (f >= np.minimum(left, right) - 1e-12) & (
+            f <= np.maximum(left, right) + 1e-12
+        )
+    assert inside["pchip"].all()  # PCHIP is monotone between knots
+    assert not inside["finite-difference"].all()  # the textbook spline overshoots somewhere
+    with pytest.raises(ValueError, match="slopes must be one of"):
+        hermite_spline(knots, lo, hi, values, "akima")
+
+
+def test_finite_difference_slopes_are_mean_secants():
+    values = np.array([[0.0, 1.0, 4.0, 9.0]])  # k² at k = 0..3
+    np.testing.assert_allclose(finite_difference_slopes(values), [[1.0, 2.0, 4.0, 5.0]])
+    # Between knots the spline's derivative at a knot equals that slope (C¹ continuity).
+    lo, hi, h = np.zeros(1), np.full(1, 3.0), 1e-6
+    at = np.array([[1.0 - h, 1.0 + h]])
+    f = hermite_spline(at, lo, hi, values)
+    assert (f[0, 1] - f[0, 0]) / (2 * h) == pytest.approx(2.0, rel=1e-5)
+    with pytest.raises(ValueError, match="slopes must be one of"):
+        GeneratorConfig(slopes="linear")
 
 
 def test_smoothing_spline_interpolates_four_knots_and_smooths_five():

@@ -15,8 +15,12 @@ of :class:`GeneratorConfig` so it can be measured (the log is in ``experiment.py
   ``noise="variance"`` reads it as the variance.
 * Knot placement: the d knots of both splines are evenly spaced over the support of
   Eq. 3 (the RCC generator of ref. [17]/[18] uses ``linspace`` the same way).
-* "Cubic Hermite spline": the monotone PCHIP slopes of Fritsch & Carlson (scipy's
-  ``PchipInterpolator``, Matlab's ``pchip``), so f never overshoots its knots.
+* "Cubic Hermite spline": ``slopes="finite-difference"`` takes each knot's slope as the mean
+  of its two neighbouring secants (one-sided at the ends), the textbook cubic Hermite spline,
+  which may overshoot its knots; ``slopes="pchip"`` uses the monotone slopes of Fritsch &
+  Carlson (scipy's ``PchipInterpolator``, Matlab's ``pchip``), which never do. Over 15 seeds
+  NCC scored 0.702 on Tübingen with the first and 0.681 with the second (log in
+  ``experiment.py``).
 * "Smoothing spline" for v_ij: the least-squares cubic through the d knots, i.e. the
   spline with no interior knots that ``scipy.interpolate.UnivariateSpline`` fits first;
   it interpolates 4 knots and smooths 5. Its absolute value scales the noise.
@@ -25,6 +29,7 @@ of :class:`GeneratorConfig` so it can be measured (the log is in ``experiment.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -32,6 +37,7 @@ import torch
 MAX_COMPONENTS = 5  # k ~ RandomInteger[1, 5]
 KNOT_CHOICES = (4, 5)  # d ~ RandomInteger(4, 5)
 NOISE_CONVENTIONS = ("sd", "variance")
+SLOPE_RULES = ("finite-difference", "pchip")
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,13 @@ class GeneratorConfig:
     noise_max: float = 5.0  # v ~ U[0, noise_max]
     hetero_max: float = 5.0  # heteroscedastic knots ~ U[0, hetero_max]
     noise: str = "variance"  # how to read Gaussian(0, v); see the module docstring
+    slopes: str = "finite-difference"  # the cubic Hermite spline's knot slopes; ditto
 
     def __post_init__(self) -> None:
         if self.noise not in NOISE_CONVENTIONS:
             raise ValueError(f"noise must be one of {NOISE_CONVENTIONS}, got {self.noise!r}")
+        if self.slopes not in SLOPE_RULES:
+            raise ValueError(f"slopes must be one of {SLOPE_RULES}, got {self.slopes!r}")
         for name in ("mixture_scale", "noise_max", "hetero_max"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -103,18 +112,38 @@ def pchip_slopes(values: np.ndarray) -> np.ndarray:
     return slopes
 
 
-def hermite_spline(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """f(x) for a cubic Hermite spline (PCHIP slopes) through evenly spaced knots (§3.1).
+def finite_difference_slopes(values: np.ndarray) -> np.ndarray:
+    """Slopes at unit-spaced knots, (B, d) -> (B, d): the mean of the two neighbouring
+    secants, (v_(k+1) - v_(k-1)) / 2, and the one secant at either end."""
+    slopes = np.empty_like(values)
+    slopes[:, 1:-1] = (values[:, 2:] - values[:, :-2]) / 2
+    slopes[:, 0] = values[:, 1] - values[:, 0]
+    slopes[:, -1] = values[:, -1] - values[:, -2]
+    return slopes
 
-    x: (B, m); lo, hi: (B,) the support of Eq. 3; values: (B, d) the knot values.
+
+def hermite_spline(
+    x: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    values: np.ndarray,
+    slopes: str = "finite-difference",
+) -> np.ndarray:
+    """f(x) for a cubic Hermite spline through evenly spaced knots (§3.1).
+
+    x: (B, m); lo, hi: (B,) the support of Eq. 3; values: (B, d) the knot values; ``slopes``
+    one of :data:`SLOPE_RULES` (module docstring).
     """
+    if slopes not in SLOPE_RULES:
+        raise ValueError(f"slopes must be one of {SLOPE_RULES}, got {slopes!r}")
     d = values.shape[-1]
     t = (x - lo[:, None]) / (hi - lo)[:, None] * (d - 1)  # knot coordinate in [0, d - 1]
     idx = np.clip(np.floor(t).astype(np.int64), 0, d - 2)
     u = t - idx
-    slopes = pchip_slopes(values)
+    rule = finite_difference_slopes if slopes == "finite-difference" else pchip_slopes
+    knot_slopes = rule(values)
     y0, y1 = np.take_along_axis(values, idx, -1), np.take_along_axis(values, idx + 1, -1)
-    m0, m1 = np.take_along_axis(slopes, idx, -1), np.take_along_axis(slopes, idx + 1, -1)
+    m0, m1 = np.take_along_axis(knot_slopes, idx, -1), np.take_along_axis(knot_slopes, idx + 1, -1)
     u2, u3 = u * u, u * u * u
     return (
         (2 * u3 - 3 * u2 + 1) * y0
@@ -180,7 +209,8 @@ def _build(
         raise ValueError("the cause is constant: give some mixture component a positive sd")
     x = _standardise(x)
     lo, hi = support(x)
-    fx = _standardise(_grouped_by_knots(hermite_spline, x, lo, hi, mechanism_knots))
+    mechanism = partial(hermite_spline, slopes=config.slopes)
+    fx = _standardise(_grouped_by_knots(mechanism, x, lo, hi, mechanism_knots))
     v = np.abs(_grouped_by_knots(smoothing_spline, x, lo, hi, hetero_knots))
     e = _noise_sd(noise_level, config)[:, None] * rng.standard_normal(x.shape)
     y = _standardise(fx + v * e)
