@@ -92,6 +92,7 @@ import pandas as pd
 import torch
 
 from causalkit.core import cached, choose_preset, seed_everything
+from causalkit.core.validate import is_int
 from causalkit.data import CauseEffectPair, tuebingen_pairs
 from causalkit.ncc.baselines import run_baselines
 from causalkit.ncc.model import Scorer, TrainConfig, load_ncc, score_variable_pairs, train_ncc
@@ -165,7 +166,7 @@ def cached_training(config: NccConfig, seed: int) -> dict:
 def member_seeds(config: NccConfig, seed: int) -> list[int]:
     """Training seeds of the models a run with ``seed`` averages: s·k ... s·k + k - 1, k =
     ``config.seeds``, so that different seeds share no model (and k = 1 gives [seed])."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not is_int(seed, 0):
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return [seed * config.seeds + i for i in range(config.seeds)]
 

@@ -37,7 +37,6 @@ import torch
 MAX_COMPONENTS = 5  # k ~ RandomInteger[1, 5]
 KNOT_CHOICES = (4, 5)  # d ~ RandomInteger(4, 5)
 NOISE_CONVENTIONS = ("sd", "variance")
-SLOPE_RULES = ("finite-difference", "pchip")
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,11 @@ def finite_difference_slopes(values: np.ndarray) -> np.ndarray:
     return slopes
 
 
+# The spline's slope rules by name (module docstring); GeneratorConfig.slopes names one.
+_SLOPES = {"finite-difference": finite_difference_slopes, "pchip": pchip_slopes}
+SLOPE_RULES = tuple(_SLOPES)
+
+
 def hermite_spline(
     x: np.ndarray,
     lo: np.ndarray,
@@ -140,8 +144,7 @@ def hermite_spline(
     t = (x - lo[:, None]) / (hi - lo)[:, None] * (d - 1)  # knot coordinate in [0, d - 1]
     idx = np.clip(np.floor(t).astype(np.int64), 0, d - 2)
     u = t - idx
-    rule = finite_difference_slopes if slopes == "finite-difference" else pchip_slopes
-    knot_slopes = rule(values)
+    knot_slopes = _SLOPES[slopes](values)
     y0, y1 = np.take_along_axis(values, idx, -1), np.take_along_axis(values, idx + 1, -1)
     m0, m1 = np.take_along_axis(knot_slopes, idx, -1), np.take_along_axis(knot_slopes, idx + 1, -1)
     u2, u3 = u * u, u * u * u

@@ -93,7 +93,7 @@ _TIE_TOL = 1e-9
 def _generator(seed_or_generator: int | torch.Generator) -> torch.Generator:
     if isinstance(seed_or_generator, torch.Generator):
         return seed_or_generator
-    if not is_int(seed_or_generator) or seed_or_generator < 0:
+    if not is_int(seed_or_generator, 0):
         raise ValueError(
             f"expected a non-negative int seed or a torch.Generator, got {seed_or_generator!r}"
         )
@@ -353,7 +353,7 @@ def mario_clips(n: int, seed: int) -> MarioClips:
 
     x1, y1, x2, y2 are uniform on {7, ..., 12}; x3 = 2 x2 - x1 and y3 = 2 y2 - y1 (§5.2).
     """
-    if not is_int(n) or n < 1:
+    if not is_int(n, 1):
         raise ValueError(f"n must be a positive int (the number of clips), got {n!r}")
     gen = _generator(seed)
     backgrounds = _draw_backgrounds(n, gen)

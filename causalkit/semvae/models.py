@@ -235,7 +235,7 @@ class QuadraticSEM(nn.Module):
         learn_mechanism: bool = False,
     ) -> None:
         super().__init__()
-        if not (is_int(num_latents, 1) and num_latents >= 2):
+        if not is_int(num_latents, 2):
             raise ValueError(
                 f"num_latents must be an int ≥ 2 (a cause and its effect), got {num_latents!r}"
             )
