@@ -13,6 +13,11 @@ import pytest
 
 # Progress bars add nothing to a test log.
 os.environ.setdefault("CAUSALKIT_PROGRESS", "0")
+# The bounds that tests and notebook runs check on trained models were measured on the CPU's
+# seeded random stream; a GPU draws other numbers and trains other models (on an H100, 4
+# trained-model assertions of the unit and widget tests failed). The suite therefore runs
+# on the CPU unless CAUSALKIT_DEVICE says otherwise: `CAUSALKIT_DEVICE=cuda make test`.
+os.environ.setdefault("CAUSALKIT_DEVICE", "cpu")
 
 
 def _stage(item: pytest.Item) -> int:

@@ -26,6 +26,7 @@ from causalkit.semvae import (
     mario_clips,
     monte_carlo_prior_kl,
     oval_images,
+    posterior_pivot_kl,
     standard_normal_kl,
     temporal_maximal_dag,
     temporal_vae_loss,
@@ -194,6 +195,42 @@ def test_local_gaussians_agree_on_the_parabola_and_leak_below_it():
     exact = monte_carlo_prior_kl(prior, mean, tril, 20_000, generator=gen(9))
     assert abs(loss_kl[0] - exact[0]) < 0.1  # on the parabola the linearisation is right
     assert exact[1] - loss_kl[1] > 15  # below it: ½ · 6² = 18 nats go unseen
+
+
+def test_posterior_pivot_kl_expands_at_the_posterior_mean():
+    # The same hand-made local Gaussian as above, with the pivot x° = μ_0 of each posterior.
+    prior = QuadraticSEM().double()
+    with torch.no_grad():
+        prior.log_noise_var.copy_(torch.log(torch.tensor([0.5, 0.1, 1.0, 2.0, 1.0])))
+    var = prior.noise_var.detach()
+    mean, tril = random_posterior(6, 5, gen(10))
+    x0 = mean[:, 0]
+    means = torch.zeros(6, 5, dtype=F64)
+    means[:, 1] = -x0.square()
+    covs = torch.diag(var).repeat(6, 1, 1)
+    covs[:, 0, 1] = covs[:, 1, 0] = 2 * x0 * var[0]
+    covs[:, 1, 1] = 4 * x0.square() * var[0] + var[1]
+    expected = gaussian_kl(mean, tril @ tril.mT, means, covs)
+    torch.testing.assert_close(posterior_pivot_kl(prior, mean, tril), expected)
+
+
+def test_posterior_pivot_kl_charges_what_the_sem_charges_below_the_parabola():
+    prior = QuadraticSEM().double()
+    mean = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0], [0.5, -6.0, 0.0, 0.0, 0.0]], dtype=F64)
+    tril = 0.05 * torch.eye(5, dtype=F64).repeat(2, 1, 1)
+    at_mean = posterior_pivot_kl(prior, mean, tril)
+    closest = causal_prior_kl(prior, mean, tril, 256, generator=gen(8))
+    exact = monte_carlo_prior_kl(prior, mean, tril, 20_000, generator=gen(9))
+    torch.testing.assert_close(at_mean, exact, atol=0.1, rtol=0.01)
+    assert exact[1] - closest[1] > 15  # the tangents' leak, which the posterior's pivot closes
+
+
+def test_the_models_pivot_rule_picks_its_kl():
+    x = ovals(3)
+    model = CausalOvalVAE(pivot="posterior-mean")
+    terms = causal_vae_loss(x, model, generator=gen())
+    torch.testing.assert_close(terms.kl, posterior_pivot_kl(model.sem, *model.encode(x)))
+    assert CausalOvalVAE().pivot == "closest"  # §4.4 as written is the default
 
 
 def test_decode_from_noise_pushes_noise_through_the_sem():
@@ -369,6 +406,11 @@ def test_bad_inputs_raise_helpful_errors(clips):
             r"\(N, 5\)",
         ),
         (lambda: CausalOvalVAE(num_pivots=0), "num_pivots"),
+        (lambda: CausalOvalVAE(pivot="nearest"), "pivot must be one of closest, posterior-mean"),
+        (
+            lambda: posterior_pivot_kl(causal.sem, torch.zeros(2, 5), torch.eye(4).repeat(2, 1, 1)),
+            r"\(N, 5, 5\)",
+        ),
         (lambda: QuadraticSEM(num_latents=1), "num_latents"),
         (lambda: decode_from_noise(causal, torch.zeros(3, 4)), r"shape \(N, 5\)"),
         (lambda: decode_from_noise(temporal, torch.zeros(3, 4)), "OvalVAE or CausalOvalVAE"),

@@ -68,6 +68,7 @@ def test_presets_follow_app_e():
         ({"lr": "fast"}, "lr"),
         ({"optimizer": "sgd"}, "optimizer"),
         ({"reconstruction": "l1"}, "reconstruction"),
+        ({"pivot": "nearest"}, "pivot must be one of"),
         ({"seed": -1}, "seed"),
         ({"grid": (1, 2, 4, 2)}, "OvalGrid"),
     ],
@@ -92,7 +93,8 @@ def test_build_oval_model_kinds():
     assert type(build_oval_model("beta1")) is OvalVAE
     causal = build_oval_model("causal", latents=3, hidden=8, num_pivots=5)
     assert isinstance(causal, CausalOvalVAE) and causal.num_pivots == 5
-    assert causal.latent_dim == 3
+    assert causal.latent_dim == 3 and causal.pivot == "closest"
+    assert build_oval_model("causal", pivot="posterior-mean").pivot == "posterior-mean"
 
 
 # --------------------------------------------------------------------------- training
@@ -129,6 +131,11 @@ def test_load_oval_model_rebuilds_in_eval_mode(tmp_cache):
     assert isinstance(model, CausalOvalVAE) and not model.training
     assert _same_state(model.state_dict(), result["state"])
     assert isinstance(load_oval_model(result), CausalOvalVAE)
+    at_mean = train_oval_model(
+        dataclasses.replace(TINY, epochs=1, pivot="posterior-mean"), "causal"
+    )
+    assert at_mean["pivot"] == "posterior-mean"
+    assert load_oval_model(at_mean).pivot == "posterior-mean"
     with pytest.raises(ValueError, match="not 'beta1'"):
         load_oval_model(result, "beta1")
     with pytest.raises(ValueError, match="train_oval_model"):
@@ -280,6 +287,9 @@ def test_prior_fit_sees_a_posterior_below_the_parabola():
     _fixed_posterior(model, [0.0, -6.0, 0.0, 0.0, 0.0])  # 6 σ_1 under it
     under = prior_fit(model, data, n=8, samples=4000)
     assert under.below_parabola == 1.0 and under.sem_kl - under.loss_kl > 15
+    model.pivot = "posterior-mean"  # the loss's KL now sees what the SEM charges
+    closed = prior_fit(model, data, n=8, samples=4000)
+    assert closed.below_parabola == 1.0 and abs(closed.sem_kl - closed.loss_kl) < 0.2
 
 
 def test_prior_fit_refuses_bad_input():

@@ -118,6 +118,7 @@ def test_from_results_copies_the_models():
             "latents": 5,
             "hidden": 64,
             "num_pivots": 64,
+            "pivot": "closest",
         }
         for kind, model in models.items()
     }

@@ -35,6 +35,8 @@ from causalkit.semvae.models import (
     extrapolate,
     intervene,
     monte_carlo_prior_kl,
+    posterior_pivot_kl,
+    prior_kl,
     standard_normal_kl,
     temporal_vae_loss,
 )
@@ -108,6 +110,8 @@ __all__ = [
     "oval_dataset",
     "oval_images",
     "oval_positions",
+    "posterior_pivot_kl",
+    "prior_kl",
     "propagation_matrix",
     "render_frames",
     "sample_edge_mask",

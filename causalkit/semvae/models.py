@@ -14,7 +14,8 @@ Ovals (§5.1, App. E): 64x64 binary images, 5 latents.
 * :class:`OvalVAE`, :func:`beta_vae_loss`: the β = 1 and β = 4 baselines, N(0, I) prior and
   the usual diagonal posterior (§3.1: "the encoder usually outputs a diagonal covariance").
 * :class:`CausalOvalVAE`, :func:`causal_vae_loss`: the full-covariance posterior of §3.1 and
-  the parabolic SEM prior of :class:`QuadraticSEM`, linearised at ancestral pivots (§4.4).
+  the parabolic SEM prior of :class:`QuadraticSEM`, linearised at ancestral pivots (§4.4,
+  :func:`causal_prior_kl`) or at the posterior's own mean (:func:`posterior_pivot_kl`).
 * :func:`decode_from_noise`: the latent noise traversal of Fig. 3.
 
 Mario (§5.2, App. F): 3-frame 20x20 RGB clips, 4 latents per frame.
@@ -48,6 +49,11 @@ OVAL_SIZE = 64
 OVAL_LATENTS = 5
 MARIO_FRAME_SHAPE = (3, 20, 20)
 Reconstruction = Literal["bernoulli", "l2"]
+# Where the causal prior is linearised for the KL: "closest" is §4.4 / App. F as written (the
+# closest local Gaussian among ancestral pivots), "posterior-mean" the Taylor point that
+# makes the tangent accurate where the posterior is (see posterior_pivot_kl).
+PivotRule = Literal["closest", "posterior-mean"]
+PIVOT_RULES: tuple[PivotRule, ...] = ("closest", "posterior-mean")
 # Small, non-zero SEM weights at initialisation: the edge masks multiply the weights, so with
 # all-zero weights the edge logits would get no gradient from the likelihood at all.
 _WEIGHT_INIT_STD = 0.1
@@ -277,7 +283,10 @@ class QuadraticSEM(nn.Module):
 class CausalOvalVAE(_OvalAutoencoder):
     """The causal-prior VAE of §5.1: full-covariance posterior (§3.1), :class:`QuadraticSEM` prior.
 
-    ``num_pivots`` pivots are drawn by ancestral sampling at every loss evaluation (§4.4).
+    ``pivot`` says where the loss linearises the prior (:data:`PIVOT_RULES`): ``"closest"``
+    draws ``num_pivots`` ancestral pivots at every loss evaluation and keeps the closest local
+    Gaussian (§4.4, :func:`causal_prior_kl`); ``"posterior-mean"`` expands at each posterior's
+    own mean (:func:`posterior_pivot_kl`) and draws none.
     """
 
     def __init__(
@@ -288,10 +297,19 @@ class CausalOvalVAE(_OvalAutoencoder):
         coefficients: tuple[float, float, float] = (1.0, 0.0, 0.0),
         learn_mechanism: bool = False,
         num_pivots: int = 64,
+        pivot: PivotRule = "closest",
     ) -> None:
         super().__init__(latent_dim, hidden, full_covariance=True)
         self.sem = QuadraticSEM(latent_dim, coefficients, learn_mechanism=learn_mechanism)
         self.num_pivots = check_positive_int("num_pivots", num_pivots)
+        self.pivot = check_pivot_rule(pivot)
+
+
+def check_pivot_rule(pivot: object) -> PivotRule:
+    """``pivot`` if it is one of :data:`PIVOT_RULES`, else a ValueError naming them."""
+    if pivot not in PIVOT_RULES:
+        raise ValueError(f"pivot must be one of {', '.join(PIVOT_RULES)}, got {pivot!r}")
+    return pivot  # type: ignore[return-value]
 
 
 def _check_posterior(sem_prior: QuadraticSEM, mean: Tensor, scale_tril: Tensor) -> None:
@@ -340,6 +358,40 @@ def causal_prior_kl(
     cov = scale_tril @ scale_tril.mT
     kl = sem.gaussian_kl(mean[:, None], cov[:, None], prior_mean[None], prior_cov[None])
     return kl.min(dim=1).values
+
+
+def posterior_pivot_kl(sem_prior: QuadraticSEM, mean: Tensor, scale_tril: Tensor) -> Tensor:
+    """D_z(q ‖ p_f) against the SEM linearised at the posterior's own mean: Thm. 3 at z° = μ.
+
+    Thm. 3's linearisation is accurate near its pivot (Taylor), so the local Gaussian that
+    describes the prior where q has its mass is the one expanded at μ: for z_1 = z_0² + n_1
+    its mean follows the tangent at μ_0, z_1 ≈ 2 μ_0 z_0 - μ_0² + n_1, which passes through
+    the parabola at z_0 = μ_0. It is the limit of choosing, among many ancestral pivots, the
+    one nearest the posterior in its causes. Unlike :func:`causal_prior_kl`'s closest local
+    Gaussian it gives a posterior under the parabola no tangent of its own to sit on, so it
+    charges what the SEM charges there (see ``ovals_experiment.prior_fit``). The pivot is μ
+    detached (a point of expansion is no parameter), one per example; gradients reach the
+    posterior and σ². ``mean`` (N, d), ``scale_tril`` (N, d, d); returns (N,).
+    """
+    _check_posterior(sem_prior, mean, scale_tril)
+    prior_mean, prior_cov = sem.local_gaussian_prior(
+        sem_prior.mechanism, mean.detach(), sem_prior.noise_var
+    )
+    return sem.gaussian_kl(mean, scale_tril @ scale_tril.mT, prior_mean, prior_cov)
+
+
+def prior_kl(
+    model: CausalOvalVAE,
+    mean: Tensor,
+    scale_tril: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The KL of ``model``'s loss: :func:`causal_prior_kl` or :func:`posterior_pivot_kl`,
+    as ``model.pivot`` says. ``generator`` seeds the ancestral pivots of ``"closest"``."""
+    if model.pivot == "posterior-mean":
+        return posterior_pivot_kl(model.sem, mean, scale_tril)
+    return causal_prior_kl(model.sem, mean, scale_tril, model.num_pivots, generator=generator)
 
 
 def monte_carlo_prior_kl(
@@ -405,15 +457,17 @@ def causal_vae_loss(
     """The causal-prior VAE loss of §5.1: mean over the batch of -ln p(x | z) + D_z(q ‖ p_f).
 
     Eq. 11 without the graph term, since §5.1's graph (the one edge x -> y) is fixed. The KL is
-    :func:`causal_prior_kl` with ``model.num_pivots`` fresh ancestral pivots; ``x`` and
-    ``reconstruction`` are as in :func:`beta_vae_loss`. ``generator`` seeds z and the pivots.
+    :func:`prior_kl`: by default :func:`causal_prior_kl` with ``model.num_pivots`` fresh
+    ancestral pivots, or :func:`posterior_pivot_kl` when ``model.pivot`` is
+    ``"posterior-mean"``; ``x`` and ``reconstruction`` are as in :func:`beta_vae_loss`.
+    ``generator`` seeds z and the pivots.
     """
     _check_model(model, CausalOvalVAE, "causal_vae_loss")
     mode = _reconstruction_mode(reconstruction)
     x = _images("x", x, (1, OVAL_SIZE, OVAL_SIZE), model.decoder[0].weight.dtype)
     mean, scale_tril = model.encode(x)
     nll = _reconstruction_nll(model.decode(_sample(mean, scale_tril, generator)), x, mode)
-    kl = causal_prior_kl(model.sem, mean, scale_tril, model.num_pivots, generator=generator)
+    kl = prior_kl(model, mean, scale_tril, generator=generator)
     return VAELoss((nll + kl).mean(), nll, kl)
 
 
