@@ -52,8 +52,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if self.noise not in NOISE_CONVENTIONS:
             raise ValueError(f"noise must be one of {NOISE_CONVENTIONS}, got {self.noise!r}")
-        if self.slopes not in SLOPE_RULES:
-            raise ValueError(f"slopes must be one of {SLOPE_RULES}, got {self.slopes!r}")
+        _check_slopes(self.slopes)
         for name in ("mixture_scale", "noise_max", "hetero_max"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -126,6 +125,11 @@ _SLOPES = {"finite-difference": finite_difference_slopes, "pchip": pchip_slopes}
 SLOPE_RULES = tuple(_SLOPES)
 
 
+def _check_slopes(slopes: object) -> None:
+    if slopes not in SLOPE_RULES:
+        raise ValueError(f"slopes must be one of {SLOPE_RULES}, got {slopes!r}")
+
+
 def hermite_spline(
     x: np.ndarray,
     lo: np.ndarray,
@@ -138,8 +142,7 @@ def hermite_spline(
     x: (B, m); lo, hi: (B,) the support of Eq. 3; values: (B, d) the knot values; ``slopes``
     one of :data:`SLOPE_RULES` (module docstring).
     """
-    if slopes not in SLOPE_RULES:
-        raise ValueError(f"slopes must be one of {SLOPE_RULES}, got {slopes!r}")
+    _check_slopes(slopes)
     d = values.shape[-1]
     t = (x - lo[:, None]) / (hi - lo)[:, None] * (d - 1)  # knot coordinate in [0, d - 1]
     idx = np.clip(np.floor(t).astype(np.int64), 0, d - 2)

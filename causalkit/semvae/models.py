@@ -413,10 +413,7 @@ def monte_carlo_prior_kl(
     _check_posterior(sem_prior, mean, scale_tril)
     with torch.no_grad():
         q = torch.distributions.MultivariateNormal(mean, scale_tril=scale_tril)
-        eps = torch.randn(
-            (samples, *mean.shape), generator=generator, dtype=mean.dtype, device=mean.device
-        )
-        z = mean + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)  # (samples, N, d)
+        z = _sample(mean.expand(samples, *mean.shape), scale_tril, generator)  # (samples, N, d)
         log_p = sem.anm_log_prob(sem_prior.mechanism, z, sem_prior.noise_var)
         return (q.log_prob(z) - log_p).mean(0)
 

@@ -154,9 +154,7 @@ class OvalsConfig:
         if self.optimizer not in ("adagrad", "adam"):
             raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {self.optimizer!r}")
         lr = self.lr
-        if not (is_number(lr) and math.isfinite(lr)):
-            raise ValueError(f"lr must be a finite positive number, got {lr!r}")
-        if lr <= 0:
+        if not (is_number(lr) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a finite positive number, got {lr!r}")
         check_pivot_rule(self.pivot)
         if self.reconstruction not in ("bernoulli", "l2"):
@@ -252,8 +250,7 @@ def train_oval_model(config: OvalsConfig, kind: str, seed: int | None = None) ->
     Returns ``{"kind", "state"`` (CPU state dict), ``"curve"`` (``{"total",
     "reconstruction", "kl"}``, per-epoch means of the batch terms as float64 tensors),
     ``"train_seconds", "iterations", "device", "latents", "hidden", "num_pivots", "pivot"}``;
-    rebuild
-    the model with :func:`load_oval_model`. A NaN loss stops training with a
+    rebuild the model with :func:`load_oval_model`. A NaN loss stops training with a
     ``FloatingPointError``.
     """
     if not isinstance(config, OvalsConfig):
