@@ -49,4 +49,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check causalkit widgets tests
 
 bench: $(STAMP)
-	$(BIN)/python -m causalkit bench
+	$(BIN)/python -m widgets bench

@@ -1,4 +1,7 @@
-"""``python -m causalkit``: list the notebooks, run one headless, benchmark the suite."""
+"""``python -m causalkit``: list the notebooks, run one headless, strip them, score NCC pairs.
+
+The panels' benchmark is ``python -m widgets bench``: causalkit never imports the panels.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,17 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from causalkit.notebooks import NOTEBOOKS, get_spec, notebook_dir
+from causalkit.notebooks import NOTEBOOKS, notebook_dir
 from causalkit.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookFailed,
-    check_parameters,
+    execute,
     parse_assignments,
-    run_notebook,
+    plan_run,
 )
-
-BENCH_WARMUP = 5
-BENCH_RENDERS = 60
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -35,7 +31,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _write_json(path: str, payload: dict) -> None:
+def write_json(path: str, payload: dict) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -56,15 +52,11 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    parameters = parse_assignments(args.param)
-    spec = get_spec(args.name)
-    check_parameters(spec, args.preset, dict(parameters))  # refuse typos before the banner
-    output = Path(args.out) / spec.filename if args.out else None
+    plan = plan_run(args.name, args.preset, parse_assignments(args.param))  # before the banner
+    output = Path(args.out) / plan.spec.filename if args.out else None
     print(f"running {args.name} (preset {args.preset}) ...", file=sys.stderr, flush=True)
-    result = run_notebook(
-        args.name,
-        args.preset,
-        parameters,
+    result = execute(
+        plan,
         output=output,
         cell_timeout=args.cell_timeout,
         progress_bar=sys.stderr.isatty(),
@@ -72,61 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_table(["metric", "value"], [[k, f"{v:.6g}"] for k, v in result.metrics.items()]))
     print(f"\n{len(result.metrics)} metrics in {result.seconds:.1f} s; notebook: {result.output}")
     if args.json:
-        _write_json(args.json, result.as_json())
+        write_json(args.json, result.as_json())
         print(f"metrics written to {args.json}")
     return 0
-
-
-def time_panel(
-    setup: Callable[[], Callable[[int], object]],
-    renders: int = BENCH_RENDERS,
-    warmup: int = BENCH_WARMUP,
-) -> np.ndarray:
-    """Render latencies in milliseconds, after ``warmup`` untimed renders."""
-    step = setup()
-    for i in range(warmup):
-        step(i)
-    latencies = []
-    for i in range(renders):
-        start = time.perf_counter()
-        step(warmup + i)
-        latencies.append((time.perf_counter() - start) * 1000)
-    return np.asarray(latencies)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from widgets.panel import load_all_panels
-
-    report: dict[str, dict] = {"panels": {}, "notebooks": {}}
-    rows = []
-    all_hold = True
-    for name, panel in sorted(load_all_panels().items()):
-        latencies = time_panel(panel.setup, renders=args.renders)
-        p50, p95 = np.percentile(latencies, [50, 95])
-        holds = bool(p95 <= panel.budget_ms)
-        all_hold &= holds
-        report["panels"][name] = {
-            "p50_ms": round(float(p50), 2),
-            "p95_ms": round(float(p95), 2),
-            "budget_ms": panel.budget_ms,
-        }
-        verdict = "yes" if holds else "NO"
-        rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{panel.budget_ms:.0f}", verdict])
-    print(f"panel render latency on {_device_name()}, {args.renders} renders after a warm-up")
-    print(format_table(["panel", "p50 ms", "p95 ms", "budget ms", "holds"], rows))
-    if not args.panels_only:
-        rows = []
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in NOTEBOOKS:
-                result = run_notebook(name, "quick", output=Path(tmp) / f"{name}.ipynb")
-                report["notebooks"][name] = {"quick_seconds": round(result.seconds, 2)}
-                rows.append([name, f"{result.seconds:.1f}"])
-        print("\nnotebook wall time, quick preset (a warm cache skips training)")
-        print(format_table(["notebook", "seconds"], rows))
-    if args.json:
-        _write_json(args.json, report)
-        print(f"\nwritten to {args.json}")
-    return 0 if all_hold else 1
 
 
 def cmd_strip(args: argparse.Namespace) -> int:
@@ -161,12 +101,6 @@ def cmd_ncc_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device_name() -> str:
-    from causalkit.core import describe_device
-
-    return describe_device()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m causalkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,17 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    bench = sub.add_parser("bench", help="panel latency and notebook wall time, as a table")
-    bench.add_argument("--json", help="write the table to this JSON file")
-    bench.add_argument("--panels-only", action="store_true", help="skip the notebooks")
-    bench.add_argument(
-        "--renders",
-        type=int,
-        default=BENCH_RENDERS,
-        help=f"timed renders per panel (default {BENCH_RENDERS}; at least 50)",
-    )
-    bench.set_defaults(func=cmd_bench)
-
     strip = sub.add_parser(
         "strip", help="strip notebook outputs, keeping the cells nbval checks (for committing)"
     )
@@ -232,8 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "renders", 50) < 50:
-        parser.error("--renders must be at least 50 for a meaningful p95")
     try:
         return args.func(args)
     except NotebookFailed as err:

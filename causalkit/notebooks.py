@@ -1,23 +1,24 @@
-"""The suite's notebooks: one entry per lesson, with its presets and the quick preset's bar.
+"""The suite's notebooks: one entry per lesson, naming its package and the quick preset's bar.
 
-Every notebook in ``notebooks/`` must have an entry here (a test checks it). The
-``expect`` bounds are what the papermill regression test asserts on the metrics
-the quick preset records: ``(low, high)``, either end ``None`` for open.
+Every notebook in ``notebooks/`` must have an entry here (a test checks it). A notebook's
+presets are its package's ``PRESETS`` (the lifecycle every paper shares), read from the
+package rather than restated. The ``expect`` bounds are what the papermill regression
+test asserts on the metrics the quick preset records: ``(low, high)``, either end
+``None`` for open.
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 
-from causalkit import PROJECT_ROOT
-
-NOTEBOOKS_ENV = "CAUSALKIT_NOTEBOOKS"
+from causalkit.core.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,15 @@ class NotebookSpec:
     name: str
     filename: str
     title: str
-    presets: tuple[str, ...] = ("quick", "paper")
+    package: str  # exposes PRESETS, config, result and Result
     expect: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+    def module(self) -> ModuleType:
+        return importlib.import_module(self.package)
+
+    @property
+    def presets(self) -> tuple[str, ...]:
+        return tuple(self.module().PRESETS)
 
 
 # The CGN notebook's quick bar: Original + CGN at least 30 points above Original on every
@@ -46,6 +54,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
     for spec in [
         NotebookSpec(
             name="tour",
+            package="causalkit.tour",
             filename="00_tour.ipynb",
             title="Welcome: seeing vs doing, the data that ships, one cached model",
             expect={
@@ -58,6 +67,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         ),
         NotebookSpec(
             name="ncc",
+            package="causalkit.ncc",
             filename="01_ncc.ipynb",
             title="Discovering Causal Signals in Images: NCC, Tübingen, causal features in scenes",
             expect={
@@ -69,6 +79,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         ),
         NotebookSpec(
             name="cfl",
+            package="causalkit.cfl",
             filename="02_cfl.ipynb",
             title="Visual Causal Feature Learning: partitions, the CCT, a learned manipulator",
             expect={
@@ -84,6 +95,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         ),
         NotebookSpec(
             name="icm",
+            package="causalkit.icm",
             filename="03_icm.ipynb",
             title="Learning Independent Causal Mechanisms: competing experts, unseen symbols",
             expect={
@@ -96,6 +108,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         ),
         NotebookSpec(
             name="semvae",
+            package="causalkit.semvae",
             filename="04_semvae.ipynb",
             title="A VAE with a causal prior: ovals on a parabola, a graph learned from clips",
             expect={
@@ -114,6 +127,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
         ),
         NotebookSpec(
             name="cgn",
+            package="causalkit.cgn",
             filename="05_cgn.ipynb",
             title="Counterfactual Generative Networks: shape, texture, background, counterfactuals",
             expect=CGN_QUICK_EXPECT,
@@ -123,9 +137,8 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
 
 
 def notebook_dir() -> Path:
-    """``$CAUSALKIT_NOTEBOOKS`` if set, else ``notebooks/`` in the checkout."""
-    override = os.environ.get(NOTEBOOKS_ENV, "").strip()
-    return Path(override).expanduser() if override else PROJECT_ROOT / "notebooks"
+    """``$CAUSALKIT_NOTEBOOKS`` if set, else the settings' default (see core.settings)."""
+    return get_settings().notebooks
 
 
 def get_spec(name: str) -> NotebookSpec:

@@ -14,8 +14,8 @@ from typing import Any
 
 import nbformat
 
-from causalkit import PROJECT_ROOT
 from causalkit.core.metrics import read_metrics
+from causalkit.core.settings import get_settings
 from causalkit.notebooks import NotebookSpec, get_spec, notebook_path
 
 DEFAULT_CELL_TIMEOUT = 1800  # seconds; a paper-scale training cell may take this long on a CPU
@@ -51,11 +51,11 @@ class RunResult:
         }
 
 
-def notebook_parameters(spec: NotebookSpec) -> dict[str, Any]:
+def notebook_parameters(spec: NotebookSpec, source: Path | None = None) -> dict[str, Any]:
     """The parameters cell's names and default values, read without starting a kernel."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook_path(spec)))
+    declared = papermill.inspect_notebook(str(source or notebook_path(spec)))
     if not declared:
         raise ValueError(f"notebook {spec.filename} has no cell tagged 'parameters'")
     defaults = {}
@@ -85,12 +85,14 @@ def parse_assignments(assignments: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def check_parameters(
+    spec: NotebookSpec, preset: str, overrides: dict[str, Any], source: Path | None = None
+) -> dict[str, Any]:
     """Check a preset and parameter overrides against the notebook; return papermill's dict."""
     if preset not in spec.presets:
         known = ", ".join(spec.presets)
         raise ValueError(f"notebook {spec.name!r} has no preset {preset!r}; choose one of {known}")
-    defaults = notebook_parameters(spec)
+    defaults = notebook_parameters(spec, source)
     if "preset" in overrides:
         raise ValueError("set the preset with --preset, not as a parameter")
     checked: dict[str, Any] = {}
@@ -112,10 +114,26 @@ def check_parameters(spec: NotebookSpec, preset: str, overrides: dict[str, Any])
     return {"seed": defaults["seed"], **checked, "preset": preset}
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A notebook run checked before any kernel starts: the source and papermill's parameters."""
+
+    spec: NotebookSpec
+    source: Path
+    parameters: dict[str, Any]
+
+
+def plan_run(name: str, preset: str = "quick", overrides: dict[str, Any] | None = None) -> RunPlan:
+    """Check a notebook name, preset and parameter overrides once, reading the notebook once."""
+    spec = get_spec(name)
+    source = notebook_path(spec)
+    return RunPlan(spec, source, check_parameters(spec, preset, dict(overrides or {}), source))
+
+
 def default_output(spec: NotebookSpec, parameters: dict[str, Any]) -> Path:
     stem = Path(spec.filename).stem
     seed = parameters.get("seed", "default")
-    return PROJECT_ROOT / "runs" / f"{stem}-{parameters['preset']}-seed{seed}.ipynb"
+    return get_settings().runs / f"{stem}-{parameters['preset']}-seed{seed}.ipynb"
 
 
 def _source_cell_index(source: Path, executed_index: int) -> int:
@@ -138,12 +156,22 @@ def run_notebook(
     Raises ``ValueError`` for a bad name, preset or parameter before any kernel
     starts, and :class:`NotebookFailed` naming the cell if a cell raises.
     """
+    plan = plan_run(name, preset, parameters)
+    return execute(plan, output, cell_timeout, progress_bar)
+
+
+def execute(
+    plan: RunPlan,
+    output: Path | None = None,
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    progress_bar: bool = False,
+) -> RunResult:
+    """Run a checked :class:`RunPlan` with papermill; see :func:`run_notebook`."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    spec = get_spec(name)
-    source = notebook_path(spec)
-    params = check_parameters(spec, preset, dict(parameters or {}))
+    spec, source, params = plan.spec, plan.source, plan.parameters
+    preset = params["preset"]
     output = Path(output) if output is not None else default_output(spec, params)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

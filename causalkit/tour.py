@@ -1,4 +1,5 @@
-"""The welcome notebook's two small examples.
+"""The welcome notebook (``notebooks/00_tour.ipynb``): two small examples, and the lifecycle
+every paper shares (``PRESETS``, ``config``, ``result``, ``Result``) at its smallest.
 
 1. *Seeing is not doing* (the barometer problem that opens the CFL paper): air
    pressure P causes both the barometer reading B and a storm S. Reading a low B
@@ -13,13 +14,23 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.special import ndtr
 from torch import nn
 
-from causalkit.core import cached, choose_preset, get_device, progress, seed_everything
+from causalkit.core import (
+    cached,
+    check_config,
+    check_seed,
+    get_device,
+    make_config,
+    progress,
+    seed_everything,
+)
+from causalkit.core.validate import check_positive_int
 from causalkit.data import Digits, mnist, stratified_split
 
 # ---------------------------------------------------------------- seeing vs doing
@@ -98,6 +109,16 @@ class TourConfig:
     train_fraction: float = 1.0  # share of the training split actually used
     mc_samples: int = 400_000
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "mc_samples"):
+            check_positive_int(name, getattr(self, name))
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction!r}")
+
 
 PRESETS = {
     "quick": TourConfig(),
@@ -106,8 +127,9 @@ PRESETS = {
 CODE_VERSION = "1"
 
 
-def tour_config(preset: str) -> TourConfig:
-    return choose_preset(PRESETS, preset)
+def config(preset: str = "quick", **overrides: Any) -> TourConfig:
+    """The preset's config with ``overrides`` (fields of :class:`TourConfig`) replaced."""
+    return make_config(PRESETS, preset, overrides)
 
 
 def digit_splits(seed: int, test_fraction: float) -> tuple[Digits, Digits]:
@@ -118,8 +140,6 @@ def digit_splits(seed: int, test_fraction: float) -> tuple[Digits, Digits]:
 
 def train_softmax(config: TourConfig, seed: int) -> dict[str, torch.Tensor | float]:
     """Multinomial logistic regression by minibatch SGD; weights, per-epoch mean loss, time."""
-    if not 0 < config.train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {config.train_fraction}")
     seed_everything(seed)
     device = get_device()
     train, _ = digit_splits(seed, config.test_fraction)
@@ -157,11 +177,33 @@ def softmax_accuracy(state: dict[str, torch.Tensor], digits: Digits) -> float:
     return float((logits.argmax(1) == digits.labels).float().mean())
 
 
-def cached_softmax(config: TourConfig, seed: int) -> dict[str, torch.Tensor | float]:
+@dataclass(frozen=True)
+class Result:
+    """The tour's trained softmax regression: what the notebook and its exercises use."""
+
+    config: TourConfig
+    seed: int
+    state: dict[str, torch.Tensor]
+    losses: torch.Tensor  # mean cross-entropy per epoch
+    train_seconds: float  # when it was trained, not when it was read from the cache
+
+    def splits(self) -> tuple[Digits, Digits]:
+        """The (train, test) digits this model was trained and is tested on."""
+        return digit_splits(self.seed, self.config.test_fraction)
+
+    def accuracy(self, digits: Digits) -> float:
+        return softmax_accuracy(self.state, digits)
+
+
+def result(config: TourConfig, seed: int = 0) -> Result:
     """:func:`train_softmax`, trained once per (config, seed) and then read from the cache."""
-    return cached(
+    config, seed = check_config(config, TourConfig), check_seed(seed)
+    trained = cached(
         "tour-softmax",
         {"config": config, "seed": seed},
         lambda: train_softmax(config, seed),
         version=CODE_VERSION,
+    )
+    return Result(
+        config, seed, trained["state"], trained["losses"], float(trained["train_seconds"])
     )

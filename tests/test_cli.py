@@ -86,7 +86,9 @@ def failing_notebook(tmp_path, monkeypatch):
     }
     nbformat.write(nb, tmp_path / "boom.ipynb")
     monkeypatch.setenv("CAUSALKIT_NOTEBOOKS", str(tmp_path))
-    monkeypatch.setitem(NOTEBOOKS, "boom", NotebookSpec("boom", "boom.ipynb", "fails on purpose"))
+    monkeypatch.setitem(
+        NOTEBOOKS, "boom", NotebookSpec("boom", "boom.ipynb", "fails on purpose", "causalkit.tour")
+    )
     return tmp_path
 
 
@@ -105,23 +107,6 @@ def test_failing_cell_index_points_at_the_raising_cell(failing_notebook, tmp_pat
     source = nbformat.read(failing_notebook / "boom.ipynb", as_version=4)
     assert source.cells[info.value.cell_index].source == "1 / 0"
     assert "cell 3 of boom.ipynb ('1 / 0')" in str(info.value)
-
-
-def test_bench_panels_only_writes_the_documented_json(tmp_path, capsys):
-    target = tmp_path / "bench.json"
-    cli.main(["bench", "--panels-only", "--json", str(target)])
-    report = json.loads(target.read_text())
-    assert set(report) == {"panels", "notebooks"} and report["notebooks"] == {}
-    tour = report["panels"]["tour_seeing_doing"]
-    assert set(tour) == {"p50_ms", "p95_ms", "budget_ms"}
-    assert 0 < tour["p50_ms"] <= tour["p95_ms"]
-    out = capsys.readouterr().out
-    assert "tour_seeing_doing" in out and "p95 ms" in out
-
-
-def test_bench_refuses_too_few_renders():
-    with pytest.raises(SystemExit):
-        cli.main(["bench", "--renders", "10"])
 
 
 def test_module_entry_point_runs():

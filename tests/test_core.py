@@ -25,7 +25,6 @@ from causalkit.core import (
     progress,
     read_metrics,
     record_metric,
-    rgba_png,
     seed_everything,
     source_markdown,
 )
@@ -318,19 +317,6 @@ def test_source_markdown_shows_package_code():
 def test_source_markdown_refuses_foreign_code():
     with pytest.raises(ValueError, match="causalkit's own code"):
         source_markdown(json.dumps)
-
-
-def test_rgba_png_roundtrip_and_validation():
-    import io
-
-    from PIL import Image
-
-    pixels = np.zeros((4, 5, 4), np.uint8)
-    pixels[1, 2] = [255, 0, 0, 255]
-    decoded = np.asarray(Image.open(io.BytesIO(rgba_png(pixels))))
-    assert np.array_equal(decoded, pixels)
-    with pytest.raises(ValueError, match="uint8"):
-        rgba_png(np.zeros((4, 5), np.float32))
 
 
 def test_cache_dir_default_is_data_cache(monkeypatch):

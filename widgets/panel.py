@@ -1,4 +1,4 @@
-"""The two layers every panel has, and the registry ``causalkit bench`` times.
+"""The two layers every panel has, and the registry ``python -m widgets bench`` times.
 
 A panel is a *pure render function* (controls in, :class:`Rendered` out: a PNG and
 a short HTML readout) that can be tested and timed without a browser, plus a thin

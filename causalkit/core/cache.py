@@ -1,8 +1,8 @@
 """A small on-disk cache for expensive results: data sets and trained weights.
 
-Entries live in ``data_cache/`` beside the package (``$CAUSALKIT_CACHE``
-overrides it). An entry is keyed by a hash of the experiment's config and a code
-version, so changing either builds a new entry instead of reusing a wrong one.
+Entries live in the settings' cache directory (``data_cache/`` in a checkout;
+``$CAUSALKIT_CACHE`` overrides it). An entry is keyed by a hash of the experiment's
+config and a code version, so changing either builds a new entry instead of reusing a wrong one.
 Writes go to a temporary file that is renamed into place, so an interrupted run
 never leaves half a file under the real name. Loads use
 ``torch.load(..., weights_only=True)``: a cache file can never run code. A file
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 import torch
 
-from causalkit import PROJECT_ROOT, __version__
+from causalkit import __version__
+from causalkit.core.settings import get_settings
 
-CACHE_ENV = "CAUSALKIT_CACHE"
 T = TypeVar("T")
 
 # What torch.load(weights_only=True) can read back; anything else is refused at save time,
@@ -39,9 +39,8 @@ class CacheWarning(UserWarning):
 
 
 def cache_dir() -> Path:
-    """The cache directory: ``$CAUSALKIT_CACHE`` if set, else ``data_cache/`` in the checkout."""
-    override = os.environ.get(CACHE_ENV, "").strip()
-    return Path(override).expanduser() if override else PROJECT_ROOT / "data_cache"
+    """The cache directory: ``$CAUSALKIT_CACHE`` if set (see :mod:`causalkit.core.settings`)."""
+    return get_settings().cache
 
 
 def _canonical_config(config: Any) -> Any:

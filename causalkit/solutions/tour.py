@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from causalkit.tour import (
-    BarometerWorld,
-    TourConfig,
-    cached_softmax,
-    digit_splits,
-    sample_world,
-    softmax_accuracy,
-    storm_given_done,
-    storm_given_seen,
-)
+from causalkit import tour
+from causalkit.tour import BarometerWorld, sample_world, storm_given_done, storm_given_seen
 
 
 def exercise_1_perfect_barometer(
@@ -55,10 +47,7 @@ def exercise_2_simulated_intervention(
 
 def exercise_3_less_data(seed: int = 0, fraction: float = 0.1) -> dict[str, float]:
     """Train the cached softmax regression on a tenth of the digits: accuracy drops a little."""
-    _, test = digit_splits(seed, TourConfig().test_fraction)
-    full = cached_softmax(TourConfig(), seed)
-    small = cached_softmax(TourConfig(train_fraction=fraction), seed)
-    return {
-        "full": softmax_accuracy(full["state"], test),
-        "small": softmax_accuracy(small["state"], test),
-    }
+    full = tour.result(tour.config("quick"), seed)
+    small = tour.result(tour.config("quick", train_fraction=fraction), seed)
+    _, test = full.splits()
+    return {"full": full.accuracy(test), "small": small.accuracy(test)}
