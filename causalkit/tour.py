@@ -25,6 +25,7 @@ from causalkit.core import (
     cached,
     check_config,
     check_seed,
+    code_version,
     get_device,
     make_config,
     progress,
@@ -124,7 +125,7 @@ PRESETS = {
     "quick": TourConfig(),
     "paper": TourConfig(epochs=30, mc_samples=4_000_000),
 }
-CODE_VERSION = "1"
+CODE_VERSION = code_version("causalkit.tour")  # any edit to the code retrains
 
 
 def config(preset: str = "quick", **overrides: Any) -> TourConfig:

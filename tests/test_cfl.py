@@ -18,16 +18,18 @@ from causalkit.cfl.grating import (
     observational_prob,
     sample_grating,
 )
-from causalkit.cfl.manipulator import (
+from causalkit.cfl.model import (
     CausalNet,
-    ManipulatorConfig,
-    TrainConfig,
-    causal_labels_from_observations,
     greedy_binary_manipulation,
-    learn_manipulator,
     manipulation_distance,
     manipulation_error,
     relaxed_manipulation,
+)
+from causalkit.cfl.train import (
+    ManipulatorConfig,
+    TrainConfig,
+    causal_labels_from_observations,
+    learn_manipulator,
     train_causal_net,
 )
 
@@ -191,3 +193,42 @@ def test_alg2_is_deterministic_for_a_seed(sample):
     assert runs[0].merr == runs[1].merr and runs[0].mdist == runs[1].mdist
     assert torch.equal(runs[0].images, runs[1].images)
     assert not torch.equal(runs[0].images, runs[2].images)
+
+
+def test_result_trains_each_part_on_first_use_from_child_seeds(tmp_cache):
+    from causalkit import cfl
+    from causalkit.cfl.experiment import GratingConfig
+    from causalkit.core import child_seed
+
+    small = GratingConfig(
+        observations=200,
+        manipulator=ManipulatorConfig(
+            iterations=2, queries=20, alpha=0.15, train=TrainConfig(steps=50)
+        ),
+    )
+    config = cfl.config("quick", grating=small, grating_seeds=2)
+    result = cfl.result(config, 5)
+    assert not list(tmp_cache.glob("*.pt"))  # nothing trained yet
+    runs = result.grating
+    assert [r.seed for r in runs] == [child_seed(5, "grating", k) for k in (0, 1)]
+    assert len(runs[0].merr) == len(runs[0].vbar_preserved) == 2
+    assert not torch.equal(runs[0].observed_images, runs[1].observed_images)
+    entries = sorted(p.name.split("-")[1] for p in tmp_cache.glob("*.pt"))
+    assert entries == ["grating", "grating"]  # the MNIST part waits for its first use
+    again = cfl.result(config, 5).grating  # read back from the cache
+    assert torch.equal(again[1].merr, runs[1].merr) and again[1].net.training is False
+
+
+def test_configs_refuse_bad_values():
+    from causalkit import cfl
+
+    with pytest.raises(ValueError, match="grating_seeds"):
+        cfl.config(grating_seeds=0)
+    with pytest.raises(ValueError, match="alpha"):
+        ManipulatorConfig(alpha=1.5)
+    with pytest.raises(ValueError, match="queries"):
+        ManipulatorConfig(queries=0)
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(weight_decay=-1.0)

@@ -6,22 +6,21 @@ import pytest
 import torch
 from torch import nn
 
-from causalkit.cfl.manipulator import ManipulatorConfig, TrainConfig, relaxed_manipulation
+from causalkit import cfl
+from causalkit.cfl.experiment import MnistCflConfig, run_mnist_cfl
 from causalkit.cfl.mnist import (
-    PRESETS,
     UNSURE,
     AnnotatorConfig,
     Annotators,
-    MnistCflConfig,
     digit_training_set,
     majority_vote,
     manipulator_chain,
-    mnist_config,
     one_vs_all_oracle,
-    run_mnist_cfl,
     split_digits,
     train_annotators,
 )
+from causalkit.cfl.model import CausalNet, relaxed_manipulation
+from causalkit.cfl.train import Iteration, ManipulatorConfig, ManipulatorRun, TrainConfig
 from causalkit.data import mnist
 
 SEED = 0
@@ -185,14 +184,14 @@ def test_a_tiny_run_records_fig6_and_chains_through_every_iteration():
 
 
 def test_presets():
-    quick, paper = mnist_config("quick"), mnist_config("paper")
-    assert set(PRESETS) == {"quick", "paper"}
+    quick, paper = cfl.config("quick").mnist, cfl.config("paper").mnist
+    assert set(cfl.PRESETS) == {"quick", "paper"}
     assert paper.digits == tuple(range(10)) and len(quick.digits) == 3
     assert paper.manipulator.iterations == 5 and paper.manipulator.train.hidden == 300
     assert quick.manipulator.iterations < paper.manipulator.iterations
     assert paper.annotators.n_annotators == 5  # Supp. E: five annotators per image
     with pytest.raises(ValueError, match="unknown preset"):
-        mnist_config("huge")
+        cfl.config("huge")
 
 
 def test_bad_inputs_raise_clear_errors(annotators):
@@ -223,8 +222,6 @@ def test_bad_inputs_raise_clear_errors(annotators):
 
 
 def test_manipulator_chain_rejects_bad_images_and_targets():
-    from causalkit.cfl.manipulator import CausalNet, Iteration, ManipulatorRun
-
     net = CausalNet(784, hidden=4)
     empty = torch.zeros(0, 784)
     iteration = Iteration(empty, empty, torch.zeros(0), torch.zeros(0), 0.0, 0.0, net)

@@ -1,4 +1,5 @@
-"""CGN training, role orientation, the classifiers of Table 2 / Table 5, and the experiment cache."""
+"""CGN training, role orientation, the classifiers of Table 2 / Table 5, and the lifecycle
+(config, result, Result) with its cache."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from causalkit.cgn import CGN, make_variant
+from causalkit.cgn import CGN, PRESETS, CgnConfig, Result, config, make_variant, result
 from causalkit.cgn.classifiers import (
     IRM_ENVIRONMENTS,
+    TABLE5_CORRELATIONS,
     ClassifierConfig,
     generate,
     irm_environments,
@@ -17,11 +19,10 @@ from causalkit.cgn.classifiers import (
     train_irm,
     train_mechanism_classifiers,
 )
-from causalkit.cgn.experiment import PRESETS, cgn_result, experiment_config, trained_cgn
 from causalkit.cgn.model import orient_roles
-from causalkit.cgn.training import SNAPSHOT_CLASSES, CgnConfig, load_cgn, train_cgn
+from causalkit.cgn.train import SNAPSHOT_CLASSES, TrainConfig, load_cgn, train_cgn
 
-TINY = CgnConfig(steps=4, batch_size=8, ngf=4, ndf=4, log_every=2, snapshots=2)
+TINY = TrainConfig(steps=4, batch_size=8, ngf=4, ndf=4, log_every=2, snapshots=2)
 TINY_CLF = ClassifierConfig(width=4, epochs=2, batch_size=32, generated=60, per_noise=3)
 
 
@@ -69,7 +70,7 @@ def test_ablation_switches(train):
     no_adv = train_cgn(train, dataclasses.replace(TINY, adversarial=False, steps=2))
     assert no_adv["history"]["loss_d"] == [0.0]
     with pytest.raises(ValueError, match="nothing to train"):
-        CgnConfig(shape_loss=False, adversarial=False)
+        TrainConfig(shape_loss=False, adversarial=False)
 
 
 def test_orient_roles_swaps_an_inverted_cgn_without_changing_composites():
@@ -154,34 +155,72 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="MnistVariant"):
         train_cgn(torch.zeros(3), TINY)
     with pytest.raises(ValueError, match="steps"):
-        CgnConfig(steps=0)
+        TrainConfig(steps=0)
     with pytest.raises(ValueError, match="learning_rate"):
-        CgnConfig(learning_rate=-1.0)
+        TrainConfig(learning_rate=-1.0)
     with pytest.raises(ValueError, match="CGN"):
         generate("not a cgn", 10, counterfactual=True)
     with pytest.raises(ValueError, match="train_cgn"):
         load_cgn({"state": {}})
     with pytest.raises(ValueError, match="variant"):
-        cgn_result("fashion", TINY)
+        result(config(cgn=TINY)).cgn("fashion")
+    with pytest.raises(ValueError, match="variant"):
+        result(config(cgn=TINY)).table2("fashion")
     with pytest.raises(ValueError, match="preset"):
-        experiment_config("huge")
+        config("huge")
     with pytest.raises(ValueError, match="per_noise"):
         ClassifierConfig(per_noise=0)
+    with pytest.raises(ValueError, match="cgn must be a TrainConfig"):
+        config(cgn=TINY_CLF)
+    with pytest.raises(ValueError, match="ablation_variant"):
+        config(ablation_variant="fashion")
 
 
-def test_cgn_results_are_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path))
-    first = cgn_result("colored", TINY, seed=1)
-    assert len(list(tmp_path.glob("cgn-model-*.pt"))) == 1
-    second = cgn_result("colored", TINY, seed=1)
-    assert second["history"] == first["history"]
+def test_cgn_results_are_cached(tmp_cache):
+    first = result(config(cgn=TINY), seed=1).training("colored")
+    assert len(list(tmp_cache.glob("cgn-model-*.pt"))) == 1
+    second = result(config(cgn=TINY), seed=1).training("colored")  # a new Result: from disk
+    assert second is not first and second["history"] == first["history"]
     assert all(torch.equal(second["state"][k], v) for k, v in first["state"].items())
 
 
-def test_presets_and_trained_cgn_loader(tmp_path, monkeypatch):
+def test_presets_config_and_the_lazy_result(tmp_cache):
     assert set(PRESETS) == {"quick", "paper"}
     assert PRESETS["paper"].cgn.ngf >= PRESETS["quick"].cgn.ngf
-    monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path))
-    monkeypatch.setitem(PRESETS, "quick", dataclasses.replace(PRESETS["quick"], cgn=TINY))
-    cgn = trained_cgn("wildlife", "quick", seed=0)
+    assert config("paper") == PRESETS["paper"] and isinstance(config(), CgnConfig)
+    assert config(ablation_steps=3).ablation_steps == 3
+    with pytest.raises(ValueError, match="has no field 'seed'"):
+        config(seed=1)  # the seed lives in result() only
+    run = result(config(cgn=TINY), seed=0)
+    assert isinstance(run, Result)
+    assert not tmp_cache.exists() or not any(tmp_cache.iterdir())  # nothing trained yet
+    cgn = run.cgn("wildlife")
     assert isinstance(cgn, CGN) and cgn.f_shape.net[0].in_features == cgn.latent_dim + 10
+    assert run.cgn("wildlife") is cgn and not cgn.training
+    assert run.training("wildlife")["config"] == dataclasses.asdict(TINY)
+    assert len(list(tmp_cache.glob("cgn-model-*.pt"))) == 1
+
+
+def test_result_tables_are_built_lazily_and_cached(tmp_cache, monkeypatch):
+    # The plumbing, not the numbers: every variant cut to 256 digits keeps this test fast.
+    from causalkit.cgn import classifiers, experiment
+
+    def small_variant(*args, **kwargs):
+        return make_variant(*args, **kwargs).subset(torch.arange(256))
+
+    monkeypatch.setattr(experiment, "make_variant", small_variant)
+    monkeypatch.setattr(classifiers, "make_variant", small_variant)
+    tiny = config(cgn=TINY, classifier=TINY_CLF, ablation_steps=2)
+    run = result(tiny, seed=0)
+    table2 = run.table2("colored")
+    assert set(table2["accuracy"]) == {"original", "irm2", "irm5", "gan", "cgn"}
+    assert all(0 <= a[s] <= 1 for a in table2["accuracy"].values() for s in ("train", "test"))
+    assert table2["mu_mask"] == run.training("colored")["history"]["mu_mask"][-1]
+    assert run.table2("colored") is table2
+    assert set(run.table5) == {"shape", "fg", "bg"}
+    assert all(len(accs) == len(TABLE5_CORRELATIONS) for accs in run.table5.values())
+    assert set(run.ablation) == {"full", "no L_shape", "no texture bias", "no adversarial loss"}
+    names = {p.name.split("-")[1] for p in tmp_cache.glob("cgn-*.pt")}
+    assert names == {"model", "table2", "table5", "ablation"}
+    again = result(tiny, seed=0)  # read back from disk, nothing retrained
+    assert again.table2("colored") == table2 and again.table5 == run.table5

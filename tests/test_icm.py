@@ -8,25 +8,29 @@ import math
 import pytest
 import torch
 
+from causalkit import icm
 from causalkit.core.classifier import small_cnn
-from causalkit.icm.competition import (
-    CompetitionConfig,
-    competition_step,
-    draw_transformed,
-    icm_data,
-    mechanisms_specialised,
-    specialisation_matrix,
-)
 from causalkit.icm.mechanisms import (
     MECHANISMS,
     NOISE_VARIANCE,
     TRANSLATIONS,
     apply_mechanism,
     apply_mechanisms,
+    draw_transformed,
+    icm_data,
     pad_to_32,
     translate,
 )
-from causalkit.icm.models import Committee, Discriminator, ExpertAdam
+from causalkit.icm.model import Committee, Discriminator, ExpertAdam
+from causalkit.icm.train import (
+    CompetitionConfig,
+    competition_step,
+    identity_experts,
+    join_experts,
+    mechanisms_specialised,
+    specialisation_matrix,
+    train_committee,
+)
 
 
 @pytest.fixture(scope="module")
@@ -243,8 +247,6 @@ def test_small_cnn_classifier_shapes():
 
 
 def test_same_seed_gives_the_same_committee(data):
-    from causalkit.icm.competition import train_committee
-
     config = CompetitionConfig(
         n_experts=3, width=4, iterations=4, identity_iterations=3, eval_every=2, probe_digits=2
     )
@@ -259,8 +261,6 @@ def test_same_seed_gives_the_same_committee(data):
 
 
 def test_a1_committees_start_from_the_main_runs_identity_experts(data):
-    from causalkit.icm.competition import identity_experts, join_experts, train_committee
-
     config = CompetitionConfig(
         n_experts=3, width=4, iterations=2, identity_iterations=3, eval_every=2, probe_digits=2
     )
@@ -294,3 +294,52 @@ def test_a1_accuracy_subset_is_checked_and_used(data):
     # Accuracies over 7 digits are multiples of 1/7; over the whole split they need not be.
     assert round(some["accuracy_clean"] * 7, 6) == round(some["accuracy_clean"] * 7)
     assert some["matrix"].shape == every["matrix"].shape == (10, 2)
+
+
+def test_result_holds_the_trained_committee_and_its_a1_sizes(tmp_cache, monkeypatch):
+    from causalkit.icm import experiment
+    from causalkit.icm.mechanisms import IcmData
+
+    def few_digits(seed: int) -> IcmData:  # the lifecycle on a tenth of the digits, for speed
+        parts = [getattr(icm_data(seed), f.name) for f in dataclasses.fields(IcmData)]
+        return IcmData(*(part[: len(part) // 10] for part in parts))
+
+    monkeypatch.setattr(experiment, "icm_data", few_digits)
+    tiny = icm.config(
+        "quick",
+        competition=CompetitionConfig(
+            n_experts=2,
+            width=4,
+            iterations=2,
+            batch_size=4,
+            identity_iterations=2,
+            eval_every=1,
+            probe_digits=2,
+        ),
+        classifier_epochs=1,
+        eval_digits=2,
+        size_iterations=1,
+        size_test_digits=5,
+    )
+    run = icm.result(tiny, seed=1)
+    assert isinstance(run, icm.Result) and run.committee.n_experts == 2
+    assert run.competition == tiny.competition and run.history["iterations"].tolist() == [0, 1, 2]
+    assert run.final["matrix"].shape == (10, 2) and run.history["wins"].shape == (3, 10, 2)
+    assert len(run.data.test) == 100 and not run.classifier.training
+    again = icm.result(tiny, seed=1)  # read from the cache
+    assert torch.equal(again.committee.weights[0], run.committee.weights[0])
+    assert again.train_seconds == run.train_seconds
+    # App. A.1: other sizes for the same config and seed, the first experts from this run.
+    three, one = run.with_experts(3), run.with_experts(1)
+    assert three.committee.n_experts == 3 and three.competition.iterations == 1
+    assert three.final["matrix"].shape == (10, 3) and one.committee.n_experts == 1
+    assert torch.equal(three.identity_iterations[:2], run.identity_iterations)
+    assert torch.equal(one.identity_iterations, run.identity_iterations[:1])
+    assert torch.equal(run.with_experts(2).committee.weights[1], run.committee.weights[1])
+    with pytest.raises(ValueError, match="n_experts"):
+        run.with_experts(0)
+    transfer = run.glyph_transfer()
+    assert transfer["inverted"].shape == transfer["clean"].shape
+    assert transfer["chain_mechanisms"].shape == (len(transfer["clean"]), 2)
+    # The two mechanisms of a chain always differ.
+    assert (transfer["chain_mechanisms"][:, 0] != transfer["chain_mechanisms"][:, 1]).all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import subprocess
 import sys
@@ -121,3 +122,25 @@ def test_causalkit_never_imports_widgets():
 def test_no_module_guesses_paths_from_the_checkout():
     offenders = [p.name for p in _modules() if "PROJECT_ROOT" in p.read_text()]
     assert not offenders
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_every_cache_entry_is_versioned_by_the_code_that_builds_it(name):
+    """data_cache/README.md promises that changed training code never reuses a stale entry."""
+    from causalkit.core import code_version
+
+    package = NOTEBOOKS[name].package
+    root = PACKAGE.parent / Path(*package.split("."))
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root.with_suffix(".py")]
+    calls = 0
+    for path in files:
+        module = importlib.import_module(
+            ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        )
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "cached":
+                calls += 1
+                version = {k.arg: k.value for k in node.keywords}.get("version")
+                assert isinstance(version, ast.Name), f"{path.name}:{node.lineno}"
+                assert getattr(module, version.id) == code_version(package), path.name
+    assert calls, f"{package} caches nothing?"

@@ -9,27 +9,24 @@ import pytest
 import torch
 
 from causalkit.data import tuebingen_pairs
-from causalkit.ncc import baselines
-from causalkit.ncc.experiment import (
-    NccConfig,
-    evaluate_tubingen,
-    member_seeds,
-    ncc_config,
-    trained_ncc,
-)
-from causalkit.ncc.model import NCC, TrainConfig, symmetric_composite, train_ncc
+from causalkit.ncc import baselines, config, result
+from causalkit.ncc.experiment import TUNED_GENERATOR, NccConfig, member_seeds
+from causalkit.ncc.model import NCC, symmetric_composite
 from causalkit.ncc.synthetic import (
+    MAX_COMPONENTS,
     GeneratorConfig,
     PairParams,
+    draw_params,
     finite_difference_slopes,
     hermite_spline,
     pair_from_params,
-    random_params,
+    pairs_from_draws,
     sample_causal,
     sample_pairs,
     smoothing_spline,
     support,
 )
+from causalkit.ncc.train import TrainConfig, train_ncc
 
 TINY = TrainConfig(
     iterations=250,
@@ -144,15 +141,35 @@ def test_support_is_eq3():
     assert lo[0] == pytest.approx(-sd) and hi[0] == pytest.approx(3 + sd)
 
 
-def test_random_params_follow_section_3_1():
-    rng = np.random.default_rng(0)
-    draws = [random_params(rng) for _ in range(400)]
-    assert {len(p.weights) for p in draws} == {1, 2, 3, 4, 5}  # k ~ RandomInteger[1, 5]
-    assert {len(p.mechanism_knots) for p in draws} == {4, 5}  # d ~ RandomInteger(4, 5)
-    assert all(len(p.hetero_knots) == len(p.mechanism_knots) for p in draws)
-    hetero = np.concatenate([p.hetero_knots for p in draws])
-    assert hetero.min() >= 0 and hetero.max() <= 5
-    assert all(0 <= p.noise_level <= 5 and (p.sds >= 0).all() for p in draws)
+@pytest.mark.parametrize("generator", [GeneratorConfig(), TUNED_GENERATOR], ids=["paper", "tuned"])
+def test_draw_params_follow_section_3_1(generator):
+    draws = draw_params(400, np.random.default_rng(0), generator)
+    k = draws.components
+    assert set(k) == {1, 2, 3, 4, 5}  # k ~ RandomInteger[1, 5]
+    active = np.arange(MAX_COMPONENTS)[None, :] < k[:, None]
+    assert (draws.weights[~active] == 0).all() and (draws.weights[active] > 0).all()
+    assert {len(knots) for knots in draws.mechanism_knots} == {4, 5}  # d ~ RandomInteger(4, 5)
+    assert [len(h) for h in draws.hetero_knots] == [len(m) for m in draws.mechanism_knots]
+    hetero = np.concatenate(draws.hetero_knots)
+    assert hetero.min() >= 0 and hetero.max() <= generator.hetero_max
+    assert draws.noise_level.min() >= 0 and draws.noise_level.max() <= generator.noise_max
+    assert draws.noise_level.max() > 0.9 * generator.noise_max  # the whole range is used
+    r, s = draws.mixture_scales
+    assert r.min() >= 0 and s.max() <= generator.mixture_scale
+    np.testing.assert_array_equal(draws.means, r[:, None] * draws.unit_means)
+    assert (draws.sds >= 0).all()
+    with pytest.raises(ValueError, match="n >= 1"):
+        draw_params(0, np.random.default_rng(0), generator)
+
+
+def test_training_pairs_come_from_draw_params():
+    # sample_causal (what sample_pairs, hence training, uses) is draw_params then the build.
+    generator = TUNED_GENERATOR
+    x, y = sample_causal(50, 200, np.random.default_rng(7), generator)
+    rng = np.random.default_rng(7)
+    x2, y2 = pairs_from_draws(draw_params(50, rng, generator), 200, rng, generator)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
 
 
 def test_noiseless_pair_is_the_standardised_mechanism():
@@ -265,14 +282,14 @@ def test_training_is_deterministic():
 
 
 def test_training_stops_on_nan(monkeypatch):
-    from causalkit.ncc import model as ncc_model
+    from causalkit.ncc import train as ncc_train
 
     def nan_batch(pool, config, augment, generator):
         return torch.full((config.batch_pairs, 50, 2), float("nan")), torch.zeros(
             config.batch_pairs
         )
 
-    monkeypatch.setattr(ncc_model, "_minibatch", nan_batch)
+    monkeypatch.setattr(ncc_train, "_minibatch", nan_batch)
     with pytest.raises(FloatingPointError, match="loss became nan at iteration 1"):
         train_ncc(FAST, seed=0)
 
@@ -333,37 +350,64 @@ def test_baselines_reject_bad_pairs(a, b, message):
 
 
 def test_presets_and_bad_names():
-    quick, paper = ncc_config("quick"), ncc_config("paper")
+    quick, paper = config("quick"), config("paper")
     assert quick.seeds == 1 and paper.seeds == 3  # the paper preset averages three NCCs
     assert quick.anm_max_points < paper.anm_max_points
-    assert ncc_config("paper", augment=True).augment
+    assert quick.scenes.n_train < paper.scenes.n_train  # and runs a larger scene study
+    assert config("paper", augment=True).augment
+    assert config("paper", augment=True).train == paper.train  # §4.2 changes only the data
     with pytest.raises(ValueError, match="choose one of quick, paper"):
-        ncc_config("huge")
+        config("huge")
+    with pytest.raises(ValueError, match="augment must be True or False"):
+        config("quick", augment="yes")
 
 
 def test_ensemble_members_are_disjoint_across_seeds():
-    paper = ncc_config("paper")
+    paper = config("paper")
     runs = [member_seeds(paper, s) for s in range(4)]
     assert runs[0] == [0, 1, 2] and runs[1] == [3, 4, 5]
     assert len({m for run in runs for m in run}) == 12  # no model is shared by two seeds
-    assert member_seeds(ncc_config("quick"), 7) == [7]  # one model: the seed itself
-    with pytest.raises(ValueError, match="non-negative int"):
+    assert member_seeds(config("quick"), 7) == [7]  # one model: the seed itself
+    with pytest.raises(ValueError, match="seed must be >= 0"):
         member_seeds(paper, -1)
+    assert member_seeds(paper, 1431655764)[-1] == 2**32 - 2  # the largest seed that fits
+    with pytest.raises(ValueError, match=r"seed 1431655765 is too large .* 0 \.\.\. 1431655764"):
+        member_seeds(paper, 1431655765)
 
 
 def test_cached_model_and_tubingen_evaluation(tmp_cache):
-    config = NccConfig(train=FAST, test_points=200, test_subsamples=2, anm_max_points=60)
-    model = trained_ncc(config, seed=0)
+    tiny = NccConfig(train=FAST, test_points=200, test_subsamples=2, anm_max_points=60)
+    run = result(tiny, seed=0)
     assert list(tmp_cache.glob("ncc-model-*.pt"))
-    again = trained_ncc(config, seed=0)  # from the cache: same weights
+    again = result(tiny, seed=0)  # from the cache: same weights
+    assert run.member_seeds == (0,) and len(run.curves) == 1
+    assert run.curves[0]["val_accuracy"].shape == (1,) and run.train_seconds > 0
+    assert torch.equal(run.curves[0]["loss"], again.curves[0]["loss"])
+    assert run.generator == FAST.generator
     pairs = tuebingen_pairs()[:12]
     batch = torch.randn(3, 50, 2)
-    assert torch.equal(model.probability_causal(batch), again.probability_causal(batch))
-    result = evaluate_tubingen(model, config, pairs)
-    assert list(result.table.columns) == ["SampleID", "n_points", "p_a_causes_b", "correct"]
-    assert len(result.table) == 12
-    assert result.table["n_points"].tolist() == [len(p.a) for p in pairs]
-    assert result.accuracy == pytest.approx(result.table["correct"].mean())
-    assert set(result.baselines["method"]) == set(baselines.BASELINES)
-    assert (result.baselines["seconds_per_pair"] > 0).all()
-    assert result.summary()["method"].iloc[0] == "NCC"
+    assert torch.equal(run.model.probability_causal(batch), again.model.probability_causal(batch))
+    tubingen = run.tubingen(pairs)
+    assert list(tubingen.table.columns) == ["SampleID", "n_points", "p_a_causes_b", "correct"]
+    assert len(tubingen.table) == 12
+    assert tubingen.table["n_points"].tolist() == [len(p.a) for p in pairs]
+    assert tubingen.accuracy == pytest.approx(tubingen.table["correct"].mean())
+    np.testing.assert_array_equal(tubingen.table["p_a_causes_b"], run.score_pairs(pairs))
+    assert set(tubingen.baselines["method"]) == set(baselines.BASELINES)
+    assert (tubingen.baselines["seconds_per_pair"] > 0).all()
+    assert tubingen.summary()["method"].iloc[0] == "NCC"
+    assert run.tubingen(pairs, baselines=False).baselines.empty
+
+
+def test_the_validation_pairs_are_a_child_stream_of_the_seed(monkeypatch):
+    # Not seed + 1 (the next run's pool) nor the pool's own seed: a named child of it.
+    from causalkit.core import child_seed
+    from causalkit.ncc import train as ncc_train
+
+    seeds = []
+    real = ncc_train.sample_pairs
+    monkeypatch.setattr(
+        ncc_train, "sample_pairs", lambda n, m, seed, *a: seeds.append(seed) or real(n, m, seed, *a)
+    )
+    train_ncc(FAST, seed=3)
+    assert seeds == [3, child_seed(3, "validation-pairs")]

@@ -8,25 +8,27 @@ import pytest
 import torch
 
 from causalkit.ncc import scenes as sc
+from causalkit.ncc import study
 from causalkit.ncc.scenes import (
     ADJACENT_EFFECTS,
     CATEGORIES,
     CAUSES,
     EFFECTS,
-    SceneStudyConfig,
     SceneWorld,
+    box_masks,
+    category_index,
+    render_scenes,
+)
+from causalkit.ncc.study import (
+    SceneStudyConfig,
     abs_correlation_scorer,
     binomial_p_value,
     blackout_gallery,
     blackouts,
-    box_masks,
-    category_index,
     causal_scores,
     correlation_scorer,
     feature_ratios,
     image_signal_study,
-    render_scenes,
-    scene_study_config,
     summarise,
     top_features,
 )
@@ -271,8 +273,6 @@ def test_unknown_names_and_bad_shapes_are_refused(scenes):
         category_index("dog")
     with pytest.raises(ValueError, match="unknown scene element"):
         scenes.element_mask("dog")
-    with pytest.raises(ValueError, match="unknown preset"):
-        scene_study_config("huge")
     with pytest.raises(ValueError, match="size"):
         SceneWorld(size=10)
     with pytest.raises(ValueError, match="positive integer"):
@@ -292,8 +292,10 @@ def test_unknown_names_and_bad_shapes_are_refused(scenes):
 
 def test_the_study_runs_and_reuses_the_trained_networks(tmp_cache, monkeypatch):
     builds = []
-    real_build = sc.build_scene_features
-    monkeypatch.setattr(sc, "build_scene_features", lambda *a: builds.append(1) or real_build(*a))
+    real_build = study.build_scene_features
+    monkeypatch.setattr(
+        study, "build_scene_features", lambda *a: builds.append(1) or real_build(*a)
+    )
     corr = image_signal_study(TINY, 0, correlation_scorer)
     absolute = image_signal_study(TINY, 0, abs_correlation_scorer)
     assert len(builds) == 1  # the second scorer reads the cached features
@@ -313,11 +315,12 @@ def test_the_study_runs_and_reuses_the_trained_networks(tmp_cache, monkeypatch):
     assert torch.equal(corr.top.causal[:, 0], corr.scores.argmax(1))
     assert torch.equal(absolute.top.causal[:, 0], (2 * corr.scores - 1).abs().argmax(1))
     assert corr.n_scatter == TINY.scatter_points
+    assert corr.features_seconds > 0 and corr.features_seconds == absolute.features_seconds
     assert torch.all(corr.n_category_images > 0)
 
 
 def test_training_and_features_are_deterministic_for_a_seed():
-    a, b = sc.build_scene_features(TINY, 5), sc.build_scene_features(TINY, 5)
+    a, b = study.build_scene_features(TINY, 5), study.build_scene_features(TINY, 5)
     assert torch.equal(a["features"], b["features"])
     assert torch.equal(
         a["per_category"]["car"]["context_features"], b["per_category"]["car"]["context_features"]
@@ -331,5 +334,5 @@ def test_blackout_gallery_blacks_out_the_category_boxes():
     assert torch.all(gallery["object_only"][~mask] == 0)
     assert torch.all(gallery["context_only"][mask] == 0)
     assert torch.equal(gallery["object_only"][mask], gallery["original"][mask])
-    scenes = sc.analysis_scenes(TINY, 0)
+    scenes = study.analysis_scenes(TINY, 0)
     assert scenes.presence[gallery["rows"], category_index("boat")].all()

@@ -101,6 +101,13 @@ def test_panel_wires_any_control_to_its_render():
 # ------------------------------------------------------------------ CFL manipulator panel
 
 
+@pytest.fixture(scope="module")
+def cfl_result():
+    from causalkit import cfl
+
+    return cfl.result(cfl.config("quick"), 0)  # trained by the notebook regression test
+
+
 def _find_button(widget, description):
     import ipywidgets as ipw
 
@@ -113,10 +120,10 @@ def _find_button(widget, description):
     return None
 
 
-def test_cfl_panel_follows_target_alpha_and_edits():
+def test_cfl_panel_follows_target_alpha_and_edits(cfl_result):
     from widgets.cfl import manipulator_panel
 
-    panel = manipulator_panel()
+    panel = manipulator_panel(cfl_result)
     first = panel.readout.value
     panel.controls["target"].value = 1.0
     assert panel.readout.value != first and "target ĉ = 1.00" in panel.readout.value
@@ -128,12 +135,12 @@ def test_cfl_panel_follows_target_alpha_and_edits():
     assert "h-bar yes →" in panel.readout.value  # the edited original now has an h-bar
 
 
-def test_cfl_render_removes_the_h_bar_and_keeps_the_v_bar():
+def test_cfl_render_removes_the_h_bar_and_keeps_the_v_bar(cfl_result):
     import torch
 
     from widgets.cfl import _grating_model
 
-    model, _ = _grating_model()
+    model, _ = _grating_model(cfl_result.grating[0])
     image = torch.zeros(10, 10)
     image[4, :] = 1  # h-bar
     image[:, 7] = 1  # v-bar
@@ -142,20 +149,20 @@ def test_cfl_render_removes_the_h_bar_and_keeps_the_v_bar():
 
 
 @pytest.mark.parametrize(("target", "alpha"), [(1.5, 0.1), (0.5, -0.1)])
-def test_cfl_render_rejects_out_of_range_controls(target, alpha):
+def test_cfl_render_rejects_out_of_range_controls(target, alpha, cfl_result):
     import torch
 
     from widgets.cfl import _grating_model
 
-    model, _ = _grating_model()
+    model, _ = _grating_model(cfl_result.grating[0])
     with pytest.raises(ValueError, match="must be in"):
         model.render(torch.zeros(10, 10), target, alpha)
 
 
-def test_cfl_panel_digit_mode_asks_the_annotators():
+def test_cfl_panel_digit_mode_asks_the_annotators(cfl_result):
     from widgets.cfl import manipulator_panel
 
-    panel = manipulator_panel()
+    panel = manipulator_panel(cfl_result)
     panel.controls["source"].value = "digit"
     assert "Annotators say" in panel.readout.value
     machine = panel.controls["machine"]
@@ -167,10 +174,10 @@ def test_cfl_panel_digit_mode_asks_the_annotators():
     assert panel.figure.value != before
 
 
-def test_digit_render_rejects_bad_input():
+def test_digit_render_rejects_bad_input(cfl_result):
     from widgets.cfl import _digit_models
 
-    models, pool = _digit_models()
+    models, pool = _digit_models(cfl_result.mnist)
     model = next(iter(models.values()))
     with pytest.raises(ValueError, match="28x28"):
         model.render(pool[0].reshape(28, 28), 0.5, 0.5)
@@ -179,16 +186,16 @@ def test_digit_render_rejects_bad_input():
 
 
 @pytest.fixture(scope="module")
-def ncc_model():
-    from causalkit.ncc.experiment import trained_ncc
+def ncc_run():
+    from causalkit.ncc import config, result
 
-    return trained_ncc("quick", seed=0)  # trained by the notebook regression test
+    return result(config("quick"), seed=0)  # trained by the notebook regression test
 
 
-def test_ncc_playground_swap_flips_truth_and_verdict(ncc_model):
+def test_ncc_playground_swap_flips_truth_and_verdict(ncc_run):
     from widgets.ncc import ncc_playground_panel
 
-    panel = ncc_playground_panel(ncc_model)
+    panel = ncc_playground_panel(ncc_run)
     first = panel.readout.value
     assert "the truth is <b>X → Y</b>" in first
     p_first = float(first.split("P(X → Y) = <b>")[1].split("<")[0])
@@ -198,14 +205,19 @@ def test_ncc_playground_swap_flips_truth_and_verdict(ncc_model):
     p_swapped = float(swapped.split("P(X → Y) = <b>")[1].split("<")[0])
     assert p_first + p_swapped == pytest.approx(1.0, abs=2e-3)  # Eq. 5, to the printed digits
     before = panel.figure.value
-    panel.controls["noise"].value = 4.0
+    noise = panel.controls["noise"]
+    # The sliders span the generator the displayed model was trained with, not §3.1's defaults.
+    assert noise.max == ncc_run.generator.noise_max and noise.value < noise.max
+    assert panel.controls["spread"].max == ncc_run.generator.mixture_scale
+    noise.value = noise.max
     assert panel.figure.value != before
 
 
 def test_ncc_pair_builder_changes_only_what_a_slider_names():
+    from causalkit.ncc.synthetic import GeneratorConfig
     from widgets.ncc import DEFAULT_KNOTS, PairBuilder
 
-    builder = PairBuilder(draw=3)
+    builder = PairBuilder(GeneratorConfig(), draw=3)
     a = builder.params(3, 2.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
     b = builder.params(3, 2.0, DEFAULT_KNOTS, 2.5, 0.0, 200)
     assert np.array_equal(a.means, b.means) and a.noise_level != b.noise_level
@@ -219,14 +231,32 @@ def test_ncc_pair_builder_changes_only_what_a_slider_names():
         builder.params(2, 1.0, DEFAULT_KNOTS[:4], 1.0, 0.0, 200)
 
 
+def test_ncc_pair_builder_draws_from_the_models_generator():
+    from causalkit.ncc.synthetic import GeneratorConfig, draw_params
+    from widgets.ncc import DEFAULT_KNOTS, PairBuilder
+
+    # The §3.1 distribution training uses, with the trained generator's ranges.
+    narrow = GeneratorConfig(noise="sd", noise_max=0.5, hetero_max=1.0)
+    params = PairBuilder(narrow, draw=4).params(5, 2.0, DEFAULT_KNOTS, 0.5, 1.0, 200)
+    drawn = draw_params(1, np.random.default_rng(4), narrow)
+    np.testing.assert_array_equal(params.hetero_knots, drawn.hetero_knots[0])
+    np.testing.assert_array_equal(params.weights, drawn.raw_weights[0])
+    np.testing.assert_allclose(params.means, 2.0 * drawn.unit_means[0])
+    assert params.hetero_knots.max() <= narrow.hetero_max
+    with pytest.raises(ValueError, match=r"noise in \[0, 0.5\]"):
+        PairBuilder(narrow, draw=4).params(2, 2.0, DEFAULT_KNOTS, 1.0, 0.0, 200)
+
+
 # ------------------------------------------------------------------ ICM expert arena
 
 
 @pytest.fixture(scope="module")
 def icm_arena():
-    from widgets.icm import arena_from_run
+    from causalkit import icm
+    from widgets.icm import ExpertArena
 
-    return arena_from_run("quick", seed=0)  # trained by the notebook regression test
+    # Trained by the notebook regression test.
+    return ExpertArena.from_result(icm.result(icm.config("quick"), seed=0))
 
 
 def test_icm_arena_shows_every_expert_and_frames_the_winner(icm_arena):

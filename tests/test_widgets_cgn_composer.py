@@ -11,25 +11,23 @@ from PIL import Image
 
 from causalkit.cgn import CGN, compose, counterfactual_grid
 from widgets.cgn_composer import (
-    _CELL,
-    _GRID_GAP,
-    _GRID_LABEL,
     BUDGET_MS,
-    GRID_ZOOM,
+    CELL,
     PARTS,
     SEED_MAX,
     SIDE,
-    ZOOM,
+    TILE,
     CGNComposer,
     cgn_composer_panel,
     demo_cgn,
+    grid_origin,
     grid_seed,
     grid_size,
     noise,
     tile_origin,
-    to_uint8,
 )
 from widgets.panel import PANELS, Rendered, load_all_panels
+from widgets.render import to_uint8
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -78,15 +76,15 @@ def test_png_shows_the_four_parts_side_by_side(composer):
     frame = composer.render(2, 8, 4, 5, 6, 7, 8)
     assert isinstance(frame, Rendered) and frame.png.startswith(b"\x89PNG")
     pixels = _pixels(frame.png)
-    tile = SIDE * ZOOM
-    assert pixels.shape[1] > len(PARTS) * tile
+    zoom = TILE // SIDE
+    assert pixels.shape[1] > len(PARTS) * TILE
     for k, part in enumerate(PARTS):
         x, y = tile_origin(k)
-        shown = pixels[y : y + tile, x : x + tile]
-        np.testing.assert_array_equal(shown, _upscaled(result[part], ZOOM), err_msg=part)
+        shown = pixels[y : y + TILE, x : x + TILE]
+        np.testing.assert_array_equal(shown, _upscaled(result[part], zoom), err_msg=part)
     # The composite tile is the composer's blend of the other three tiles' values.
     blend = compose(result["mask"][None], result["foreground"][None], result["background"][None])
-    np.testing.assert_array_equal(_upscaled(blend[0], ZOOM), _upscaled(result["composite"], ZOOM))
+    np.testing.assert_array_equal(_upscaled(blend[0], zoom), _upscaled(result["composite"], zoom))
 
 
 def test_same_seeds_same_picture_other_seeds_another(composer):
@@ -199,17 +197,18 @@ def test_grid_png_has_the_expected_size_and_cells(composer):
     frame = composer.render_grid(7, seed=3, current=(4, 6))
     pixels = _pixels(frame.png)
     width, height = grid_size(10, 10)
-    cell = SIDE * GRID_ZOOM
-    assert (width, height) == (_GRID_LABEL + 10 * cell + 9 * _GRID_GAP,) * 2 == (676, 676)
     assert pixels.shape == (height, width, 3)
+    assert width > 10 * CELL and height > 10 * CELL  # room for the class labels
     cells = composer.grid(7, seed=3)
-    for i, j in [(0, 0), (9, 9), (2, 7)]:  # away from the outlined current cell
-        x, y = _GRID_LABEL + j * (_CELL + _GRID_GAP), _GRID_LABEL + i * (_CELL + _GRID_GAP)
+    for i, j in [(0, 0), (9, 9), (2, 7), (4, 6)]:
+        x, y = grid_origin(i, j)
         np.testing.assert_array_equal(
-            pixels[y : y + cell, x : x + cell], _upscaled(cells[i, j], GRID_ZOOM)
+            pixels[y : y + CELL, x : x + CELL], _upscaled(cells[i, j], CELL // SIDE)
         )
-    x, y = _GRID_LABEL + 6 * (_CELL + _GRID_GAP), _GRID_LABEL + 4 * (_CELL + _GRID_GAP)
-    assert tuple(pixels[y + cell // 2, x - 1]) == (220, 40, 40)  # the current cell is outlined
+    x, y = grid_origin(4, 6)
+    assert tuple(pixels[y + CELL // 2, x - 1]) == (220, 40, 40)  # the current cell is framed
+    x, y = grid_origin(2, 7)
+    assert tuple(pixels[y + CELL // 2, x - 1]) == (255, 255, 255)  # no other cell is
     assert "background class <b>7</b>" in frame.readout and "10 × 10" in frame.readout
     assert grid_seed(1, 2, 3, 4) == grid_seed(1, 2, 3, 4) != grid_seed(1, 2, 3, 5)
 

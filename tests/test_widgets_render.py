@@ -9,7 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-from widgets.render import CAPTION, GAP, Tile, rgba_png, sheet_png, tile_sheet, to_uint8, upscale
+from widgets.render import (
+    CAPTION,
+    FRAME,
+    GAP,
+    Tile,
+    rgba_png,
+    sheet_png,
+    tile_sheet,
+    to_uint8,
+    upscale,
+)
 
 
 def test_rgba_png_roundtrip_and_validation():
@@ -51,7 +61,14 @@ def test_tile_sheet_places_each_tile_under_its_caption_and_reports_origins():
     assert pixels[CAPTION, GAP].tolist() == [255, 0, 0]
     assert pixels[y - 2, x].tolist() == [0, 255, 0]  # the frame around the framed tile
     assert pixels[origins[1][0][1], origins[1][0][0]].tolist() == [255, 255, 255]  # blank cell
-    assert sheet.size == (GAP + 10 + GAP + 10 + GAP, y + 8)
+    assert pixels[y + 8 + FRAME - 1, x].tolist() == [0, 255, 0]  # its bottom edge is not clipped
+    assert pixels[y + 8 + FRAME, x].tolist() == [255, 255, 255]
+    assert sheet.size == (GAP + 10 + GAP + 10 + GAP, y + 8 + GAP)
     assert sheet_png(sheet).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="at least one tile"):
         tile_sheet([])
+    narrow, _ = tile_sheet([[Tile(red, frame=(0, 255, 0)), Tile(red, frame=(0, 255, 0))]], gap=4)
+    between = np.asarray(narrow)[CAPTION + 4, 4 + 10 : 4 + 10 + 4]  # the gap between the two
+    assert between.tolist() == [[0, 255, 0], [255, 255, 255], [255, 255, 255], [0, 255, 0]]
+    with pytest.raises(ValueError, match="gap of at least 3"):
+        tile_sheet([[Tile(red, frame=(0, 255, 0)), Tile(blue)]], gap=2)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from causalkit import semvae
 from causalkit.semvae.mario import mario_clips
-from causalkit.semvae.models import TemporalCausalVAE
-from widgets.panel import load_all_panels
+from causalkit.semvae.temporal import TemporalCausalVAE
+from widgets.panel import PANELS, Rendered, load_all_panels
 from widgets.semvae_intervention import MarioIntervention, mario_intervention_panel
 
 
@@ -60,12 +61,30 @@ def test_bad_controls_are_refused(view, args, message):
         view.render(*args)
 
 
-def test_panel_follows_its_controls_and_is_registered(view):
+def test_panel_follows_its_controls_and_is_registered(view, monkeypatch):
     panel = mario_intervention_panel(view)
     first = panel.readout.value
     panel.controls["latent"].value = 5
     assert panel.readout.value != first and "do(<b>z6</b>" in panel.readout.value
     assert "semvae_mario_intervention" in load_all_panels()
+    # The benchmark's renders vary, without training anything here.
+    monkeypatch.setattr(MarioIntervention, "from_result", lambda result: view)
+    step = PANELS["semvae_mario_intervention"].setup()
+    frames = [step(i) for i in range(3)]
+    assert all(isinstance(f, Rendered) for f in frames)
+    assert len({f.readout for f in frames}) == 3
+
+
+def test_from_result_takes_the_selected_model_and_held_out_clips(tmp_cache):
+    mario = semvae.MarioConfig(
+        clips=40, eval_clips=4, epochs=1, batch_size=20, sparsity_weights=(1.0,)
+    )
+    result = semvae.result(semvae.config("quick", mario=mario), 0)
+    view = MarioIntervention.from_result(result)
+    assert view.model is result.mario.model and view.clips is result.eval_clips
+    assert len(view.clips) == 4 and view.num_latents == 12
+    with pytest.raises(ValueError, match=r"semvae\.Result"):
+        MarioIntervention.from_result(result.mario)
 
 
 def test_sprite_overlay_tints_each_frame():

@@ -9,13 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from causalkit.semvae import CausalOvalVAE, OvalVAE, oval_images
+from causalkit import semvae
+from causalkit.semvae import CausalOvalVAE, OvalGrid, OvalVAE, oval_images
 from widgets.panel import PANELS, Rendered, load_all_panels
+from widgets.render import GAP
 from widgets.semvae_traversal import (
     BUDGET_MS,
     NOISE_RANGE,
     SWEEP_STEPS,
-    ZOOM,
+    TILE,
     NoiseTraversal,
     _position,
     noise_traversal_panel,
@@ -46,7 +48,7 @@ def test_render_is_a_png_with_both_pictures(traversal):
     frame = traversal.render("causal", ZERO, 0)
     assert isinstance(frame, Rendered) and frame.png.startswith(b"\x89PNG")
     height, width = _pixels(frame.png).shape[:2]
-    assert width == 2 * 64 * ZOOM + 12 and height > 64 * ZOOM
+    assert width == 2 * TILE + 3 * GAP and height > TILE
     assert "causal-prior VAE" in frame.readout and "z<sub>1</sub> = z<sub>0</sub>²" in frame.readout
 
 
@@ -109,26 +111,24 @@ def test_constructor_rejects_bad_models():
         NoiseTraversal({"beta1": OvalVAE(latent_dim=4), "causal": CausalOvalVAE()})
 
 
-def test_from_results_copies_the_models():
+def test_the_constructor_copies_the_models():
     models = _models()
-    results = {
-        kind: {
-            "kind": kind,
-            "state": model.state_dict(),
-            "latents": 5,
-            "hidden": 64,
-            "num_pivots": 64,
-            "pivot": "closest",
-        }
-        for kind, model in models.items()
-    }
-    rebuilt = NoiseTraversal.from_results(results)
-    original = NoiseTraversal(models)
-    for kind in models:
-        assert torch.equal(
-            rebuilt.traverse(kind, ZERO, 2)["sweep"], original.traverse(kind, ZERO, 2)["sweep"]
-        )
-    assert original.models["causal"] is not models["causal"]  # the panel never edits a model
+    traversal = NoiseTraversal(models)
+    assert traversal.models["causal"] is not models["causal"]  # the panel never edits a model
+    assert all(not model.training for model in traversal.models.values())
+
+
+def test_from_result_takes_the_three_trained_models(tmp_cache):
+    grid = OvalGrid(scales=1, rotations=2, x_positions=4, offsets=2)
+    ovals = semvae.OvalsConfig(grid=grid, epochs=1, batch_size=8, num_pivots=2)
+    result = semvae.result(semvae.config("quick", ovals=ovals), 0)
+    traversal = NoiseTraversal.from_result(result)
+    assert list(traversal.models) == ["beta1", "beta4", "causal"]
+    for kind, run in result.ovals.items():
+        direct = NoiseTraversal({kind: run.model}).traverse(kind, ZERO, 2)["sweep"]
+        assert torch.equal(traversal.traverse(kind, ZERO, 2)["sweep"], direct)
+    with pytest.raises(ValueError, match=r"semvae\.Result"):
+        NoiseTraversal.from_result(_models())
 
 
 def test_position_readout_reads_app_e_units():
@@ -166,7 +166,7 @@ def test_panel_is_registered_with_its_budget(traversal, monkeypatch):
     panels = load_all_panels()
     assert panels["semvae_noise_traversal"].budget_ms == BUDGET_MS == 50.0
     # The benchmark's renders vary, without training anything here.
-    monkeypatch.setattr(module, "traversal_from_run", lambda *args, **kwargs: traversal)
+    monkeypatch.setattr(module.NoiseTraversal, "from_result", lambda result: traversal)
     step = PANELS["semvae_noise_traversal"].setup()
     frames = [step(i) for i in range(4)]
     assert all(isinstance(f, Rendered) for f in frames)

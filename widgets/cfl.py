@@ -12,46 +12,41 @@ from collections.abc import Callable
 import ipywidgets as ipw
 import numpy as np
 import torch
+from PIL import ImageOps
 
-from causalkit.cfl.experiment import (
-    cached_grating,
-    cached_mnist,
-    cfl_config,
-    load_annotators,
-    load_causal_net,
-)
+from causalkit import cfl
+from causalkit.cfl.experiment import GratingRun, MnistRun
 from causalkit.cfl.grating import GratingWorld, causal_prob, has_hbar, has_vbar
-from causalkit.cfl.manipulator import (
-    CausalNet,
-    greedy_binary_manipulation,
-    relaxed_manipulation,
-)
 from causalkit.cfl.mnist import UNSURE, Annotators
-from causalkit.core import rgba_png
+from causalkit.cfl.model import CausalNet, greedy_binary_manipulation, relaxed_manipulation
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 250.0
-SCALE = 16  # screen pixels per image pixel
-POOL = 40  # images offered by the index slider
+GRATING_SCALE, DIGIT_SCALE = 16, 6  # screen pixels per image pixel
+POOL = 40  # GRATING images offered by the index slider
+BORDER = (150, 150, 150)  # so that white images show their edges
+ADDED, REMOVED = np.array([30, 160, 60]) / 255, np.array([210, 40, 40]) / 255
 
 
-def _upscale(rgb: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """Scale up, with a thin gray frame so white images show their edges."""
-    big = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
-    return np.pad(big, ((2, 2), (2, 2), (0, 0)), constant_values=150)
-
-
-def _picture(original: np.ndarray, manipulated: np.ndarray, scale: int = SCALE) -> np.ndarray:
-    """Original | manipulated | changes (green: ink added, red: ink removed), as one RGB image."""
-    gray = lambda img: np.repeat((255 * (1 - img))[..., None], 3, axis=2)  # noqa: E731
+def _picture(original: np.ndarray, manipulated: np.ndarray, scale: int) -> bytes:
+    """Original | manipulated | changes (green: ink added, red: ink removed), as one PNG."""
+    size = original.shape[0] * scale
     change = np.clip(manipulated - original, -1, 1)[..., None]
-    faint = gray(manipulated) * 0.35 + 255 * 0.65
-    green, red = np.array([30, 160, 60]), np.array([210, 40, 40])
-    changes = faint * (1 - np.abs(change)) + np.where(change > 0, green, red) * np.abs(change)
-    gap = np.full((original.shape[0] * scale + 4, 8, 3), 255.0)
-    up = lambda img: _upscale(img, scale)  # noqa: E731
-    tiles = [up(gray(original)), gap, up(gray(manipulated)), gap, up(changes)]
-    return np.concatenate(tiles, axis=1).astype(np.uint8)
+    faint = (1 - manipulated[..., None]) * 0.35 + 0.65
+    changes = faint * (1 - np.abs(change)) + np.where(change > 0, ADDED, REMOVED) * np.abs(change)
+    # A thin border of the tile's own, not Tile.frame: the frame is for highlighting, and
+    # these three sit side by side on every frame.
+    tiles = [
+        Tile(ImageOps.expand(upscale(image, size), border=2, fill=BORDER), caption)
+        for image, caption in (
+            (1 - original, "original"),
+            (1 - manipulated, "manipulated"),
+            (changes, "changes"),
+        )
+    ]
+    sheet, _ = tile_sheet([tiles])
+    return sheet_png(sheet)
 
 
 class GratingManipulation:
@@ -87,8 +82,7 @@ class GratingManipulation:
             f"h-bar {yes_no(hbar[0])} → {yes_no(hbar[1])}, v-bar {yes_no(vbar[0])} → "
             f"{yes_no(vbar[1])}."
         )
-        pixels = _picture(image.numpy(), manipulated.numpy())
-        return Rendered(rgba_png(pixels), readout)
+        return Rendered(_picture(image.numpy(), manipulated.numpy(), GRATING_SCALE), readout)
 
 
 class DigitManipulation:
@@ -121,32 +115,29 @@ class DigitManipulation:
             f"(squared L2).<br>Annotators say <b>{said[0]}</b> → <b>{said[1]}</b>: "
             f"'is it a {self.digit}?' {verdict[0]} → <b>{verdict[1]}</b>."
         )
-        pixels = _picture(flat.reshape(28, 28).numpy(), manipulated.reshape(28, 28).numpy(), 6)
-        return Rendered(rgba_png(pixels), readout)
+        original, after = flat.reshape(28, 28).numpy(), manipulated.reshape(28, 28).numpy()
+        return Rendered(_picture(original, after, DIGIT_SCALE), readout)
 
 
-def _grating_model(seed: int = 0) -> tuple[GratingManipulation, torch.Tensor]:
-    config = cfl_config("quick").grating
-    result = cached_grating(config, seed)  # trained once, by the notebook or here
-    pool = result["observed_images"][:POOL]
-    return GratingManipulation(load_causal_net(result["net"]), config.world), pool
+def _grating_model(run: GratingRun) -> tuple[GratingManipulation, torch.Tensor]:
+    """The manipulation of a trained GRATING run, and the observed images it offers."""
+    return GratingManipulation(run.net, run.world), run.observed_images[:POOL]
 
 
-def _digit_models(preset: str = "quick", seed: int = 0):
-    config = cfl_config(preset).mnist
-    result = cached_mnist(config, seed)
-    annotators = load_annotators(result["annotators"], config.annotators)
-    models = {
-        int(d): DigitManipulation(load_causal_net(state), int(d), annotators)
-        for d, state in result["nets"].items()
-    }
-    return models, result["pool_images"]
+def _digit_models(run: MnistRun) -> tuple[dict[int, DigitManipulation], torch.Tensor]:
+    """One manipulation per trained one-vs-all machine, and the held-out digits offered."""
+    models = {d: DigitManipulation(net, d, run.annotators) for d, net in run.nets.items()}
+    return models, run.pool_images
 
 
-def manipulator_panel(preset: str = "quick", seed: int = 0) -> Panel:
-    """Pick a GRATING image or a digit, drag ĉ and α; edit GRATING images by hand."""
-    grating, pool = _grating_model(seed)
-    digit_models, digit_pool = _digit_models(preset, seed)
+def manipulator_panel(result: cfl.Result) -> Panel:
+    """Pick a GRATING image or a digit, drag ĉ and α; edit GRATING images by hand.
+
+    Shows the first GRATING run and the MNIST machines of ``result``, as the notebook
+    trained them.
+    """
+    grating, pool = _grating_model(result.grating[0])
+    digit_models, digit_pool = _digit_models(result.mnist)
     side = grating.world.side
     edits: dict[int, torch.Tensor] = {}
     source = ipw.ToggleButtons(options=["GRATING", "digit"], description="image")
@@ -202,7 +193,7 @@ def manipulator_panel(preset: str = "quick", seed: int = 0) -> Panel:
 
 @register_panel("cfl_grating_manipulator", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    model, pool = _grating_model()
+    model, pool = _grating_model(cfl.result(cfl.config("quick")).grating[0])
     targets = np.linspace(0, 1, 7)
     alphas = np.linspace(0.05, 0.6, 5)
     return lambda i: model.render(
@@ -212,7 +203,7 @@ def _benchmark() -> Callable[[int], Rendered]:
 
 @register_panel("cfl_digit_manipulator", budget_ms=BUDGET_MS)
 def _benchmark_digits() -> Callable[[int], Rendered]:
-    models, pool = _digit_models()
+    models, pool = _digit_models(cfl.result(cfl.config("quick")).mnist)
     machines = sorted(models)
     targets = np.linspace(0, 1, 5)
     return lambda i: models[machines[i % len(machines)]].render(

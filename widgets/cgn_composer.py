@@ -13,43 +13,39 @@ current background class, on demand rather than on every slider move.
 Every u is N(0, I) drawn from a ``torch.Generator`` seeded with its control's seed, so a
 seed always gives the same u (on the CPU and on a GPU alike); the texture mechanisms'
 patch shuffle (§3.1) is driven by a fourth, seeded generator, so every render is a
-function of its controls. The CGN runs where it lives (CUDA when the notebook put it
-there, the CPU otherwise), in evaluation mode and without gradients; its mode is
-restored after each render.
+function of its controls. The panel takes the trained CGN the notebook holds
+(``result(...).cgn(variant)``) and runs it where it lives, in evaluation mode and without
+gradients; its mode is restored after each render.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
 import ipywidgets as ipw
 import numpy as np
 import torch
-from matplotlib import font_manager
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from causalkit.cgn import experiment
 from causalkit.cgn.model import CGN, counterfactual_grid, mask_mean, one_cpu_thread
-from causalkit.core import rgba_png
 from causalkit.core.device import get_device
 from causalkit.core.validate import is_int
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import BLACK, FONT, WHITE, Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0  # one composite, p95, on the CPU
 SIDE = 32  # CGN image side
-ZOOM = 4  # each of the four pictures is drawn 128 × 128, nearest neighbour
-GRID_ZOOM = 2  # a grid cell is drawn 64 × 64
+TILE = 128  # each of the four pictures is drawn TILE × TILE, nearest neighbour
+CELL = 64  # a grid cell is drawn CELL × CELL
 SEED_MAX = 99  # the seed sliders span 0..SEED_MAX; the pure layer takes any seed >= 0
 PARTS = ("mask", "foreground", "background", "composite")
-_TILE = SIDE * ZOOM
-_GAP = 8  # white space around and between the four pictures
-_CAPTION = 16  # caption band above the pictures
-_CELL = SIDE * GRID_ZOOM
-_GRID_GAP = 2  # white lines between grid cells
-_GRID_LABEL = 18  # band for the class labels left of and above the grid
-_CURRENT = (220, 40, 40)  # outline of the grid cell of the current shape and texture classes
-# PIL's built-in bitmap font has no ⊙, μ or −; matplotlib ships DejaVu Sans, which has them.
-_FONT = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)
+# The grid's gap leaves room for tile_sheet's 3-pixel frame around the current cell.
+_GRID_GAP = 4
+_GRID_LABEL = 18  # width of the shape labels left of the grid, height of the texture labels
+_CURRENT = (220, 40, 40)  # frame of the grid cell of the current shape and texture classes
 
 
 def _check_class(name: str, value: object, n_classes: int) -> int:
@@ -66,20 +62,6 @@ def _check_seed(name: str, value: object) -> int:
     if not 0 <= value < 2**63:
         raise ValueError(f"{name} must be a seed in 0..2**63 - 1, got {value}")
     return int(value)
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """A (C, H, W) image in [0, 1] as (H, W, 3) uint8 pixels (a 1-channel mask as grey)."""
-    # In NumPy: torch's intra-op threads cost more than they save on a loaded CPU (a render
-    # took ~30 ms with two threads against ~5 ms without them).
-    pixels = np.rint(np.clip(image.detach().cpu().numpy(), 0, 1) * 255).astype(np.uint8)
-    if len(pixels) == 1:
-        pixels = np.repeat(pixels, 3, axis=0)
-    return pixels.transpose(1, 2, 0)
-
-
-def _big(image: torch.Tensor, side: int) -> Image.Image:
-    return Image.fromarray(to_uint8(image)).resize((side, side), Image.NEAREST)
 
 
 def noise(seed: int, latent_dim: int) -> torch.Tensor:
@@ -205,21 +187,19 @@ class CGNComposer:
         """Mask | foreground | background | composite, upscaled, with captions and a readout."""
         seeds = (shape_seed, foreground_seed, background_seed, shuffle_seed)
         result = self.generate(shape, foreground, background, *seeds)
-        width = len(PARTS) * (_TILE + _GAP) + _GAP
-        sheet = Image.new("RGB", (width, _CAPTION + _TILE + _GAP), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
         captions = (
             f"mask m (shape {shape})",
             f"foreground f (texture {foreground})",
             f"background b ({background})",
             "m ⊙ f + (1 − m) ⊙ b",
         )
-        for k, (part, caption) in enumerate(zip(PARTS, captions, strict=True)):
-            x, y = tile_origin(k)
-            sheet.paste(_big(result[part], _TILE), (x, y))
-            draw.text((x, 2), caption, fill=(0, 0, 0), font=_FONT)
+        tiles = [
+            Tile(upscale(result[part], TILE), caption)
+            for part, caption in zip(PARTS, captions, strict=True)
+        ]
+        sheet, _ = tile_sheet([tiles])
         return Rendered(
-            rgba_png(np.asarray(sheet)), self._readout(shape, foreground, background, seeds, result)
+            sheet_png(sheet), self._readout(shape, foreground, background, seeds, result)
         )
 
     def _readout(
@@ -269,51 +249,83 @@ class CGNComposer:
     ) -> Rendered:
         """The grid as one PNG, class labels on the left (shape) and on top (texture).
 
-        ``current`` = (shape, texture) outlines that cell: the current classes, drawn with
-        the grid's noise. The picture is ``grid_size()`` pixels.
+        ``current`` = (shape, texture) frames that cell: the current classes, drawn with
+        the grid's noise. The picture is ``grid_size()`` pixels, cell (i, j) at
+        ``grid_origin(i, j)``.
         """
         cells = self.grid(background, seed)
         rows, cols = cells.shape[:2]
-        width, height = grid_size(rows, cols)
-        sheet = Image.new("RGB", (width, height), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
-        for i in range(rows):
-            y = _GRID_LABEL + i * (_CELL + _GRID_GAP)
-            draw.text((5, y + _CELL // 2 - 6), str(i), fill=(0, 0, 0), font=_FONT)
-            for j in range(cols):
-                x = _GRID_LABEL + j * (_CELL + _GRID_GAP)
-                if i == 0:
-                    draw.text((x + _CELL // 2 - 3, 3), str(j), fill=(0, 0, 0), font=_FONT)
-                sheet.paste(_big(cells[i, j], _CELL), (x, y))
         if current is not None:
-            i, j = (
+            current = tuple(
                 _check_class(n, c, rows) for n, c in zip(("shape", "texture"), current, strict=True)
             )
-            x, y = _GRID_LABEL + j * (_CELL + _GRID_GAP), _GRID_LABEL + i * (_CELL + _GRID_GAP)
-            draw.rectangle((x - 1, y - 1, x + _CELL, y + _CELL), outline=_CURRENT, width=2)
+        sheet, _ = _grid_sheet(rows, cols, lambda i, j: upscale(cells[i, j], CELL), current)
         readout = (
             f"{rows} × {cols} counterfactual grid (Fig. 3): row = shape class, column = "
             f"texture class, background class <b>{background}</b> in every cell; one u per "
             f"mechanism shared by all cells (grid noise seed {seed})."
         )
-        return Rendered(rgba_png(np.asarray(sheet)), readout)
+        return Rendered(sheet_png(sheet), readout)
+
+
+def _label(text: str, width: int, height: int) -> Image.Image:
+    """A white tile with ``text`` centred on it: a row or column label of the grid."""
+    image = Image.new("RGB", (width, height), WHITE)
+    ImageDraw.Draw(image).text((width / 2, height / 2), text, fill=BLACK, font=FONT, anchor="mm")
+    return image
+
+
+def _grid_sheet(
+    rows: int,
+    cols: int,
+    cell: Callable[[int, int], Image.Image],
+    current: tuple[int, ...] | None = None,
+) -> tuple[Image.Image, list[list[tuple[int, int]]]]:
+    """The grid as :func:`~widgets.render.tile_sheet` lays it out: a row of texture labels,
+    then per shape class its label and its cells; ``current`` gets a frame."""
+    header = [None, *(Tile(_label(str(j), CELL, _GRID_LABEL)) for j in range(cols))]
+    body = [
+        [
+            Tile(_label(str(i), _GRID_LABEL, CELL)),
+            *(Tile(cell(i, j), frame=_CURRENT if (i, j) == current else None) for j in range(cols)),
+        ]
+        for i in range(rows)
+    ]
+    return tile_sheet([header, *body], gap=_GRID_GAP, caption=0)
+
+
+@lru_cache(maxsize=8)
+def _grid_layout(rows: int, cols: int) -> tuple[tuple[int, int], list[list[tuple[int, int]]]]:
+    blank = Image.new("RGB", (CELL, CELL), WHITE)
+    sheet, origins = _grid_sheet(rows, cols, lambda i, j: blank)
+    return sheet.size, origins
+
+
+@lru_cache(maxsize=1)
+def _composer_origins() -> list[tuple[int, int]]:
+    blank = Image.new("RGB", (TILE, TILE), WHITE)
+    return tile_sheet([[Tile(blank, part) for part in PARTS]])[1][0]
 
 
 def tile_origin(k: int) -> tuple[int, int]:
     """(x, y) of the top-left pixel of the k-th picture of :data:`PARTS` in the PNG."""
-    return _GAP + k * (_TILE + _GAP), _CAPTION
+    return _composer_origins()[k]
 
 
 def grid_size(rows: int = 10, cols: int = 10) -> tuple[int, int]:
     """(width, height) in pixels of a rows × cols grid PNG."""
-    return (
-        _GRID_LABEL + cols * (_CELL + _GRID_GAP) - _GRID_GAP,
-        _GRID_LABEL + rows * (_CELL + _GRID_GAP) - _GRID_GAP,
-    )
+    return _grid_layout(rows, cols)[0]
+
+
+def grid_origin(i: int, j: int, rows: int = 10, cols: int = 10) -> tuple[int, int]:
+    """(x, y) of the top-left pixel of cell (shape i, texture j) in a rows × cols grid PNG."""
+    return _grid_layout(rows, cols)[1][i + 1][j + 1]
 
 
 def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, background") -> Panel:
-    """Controls: a class and a noise seed per mechanism, the shuffle seed; a grid button.
+    """The composer of a trained CGN (``result(config, seed).cgn(variant)``, as the notebook
+    holds it). Controls: a class and a noise seed per mechanism, the shuffle seed; a grid
+    button.
 
     The grid (and its caption) appear under the panel once the button is pressed and stay
     until it is pressed again; the caption says when the background class has moved since.
@@ -387,9 +399,9 @@ def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, bac
 def demo_cgn(seed: int = 0, device: torch.device | str | None = None) -> CGN:
     """An *untrained* CGN, its weights drawn from ``seed``, on ``device`` (default get_device()).
 
-    For the benchmark and the browser test: its outputs are real mechanism outputs of the
-    right shapes, and a render costs what one with a trained CGN costs (same layers), but
-    it has learned nothing. The global RNG is left as it was.
+    For the browser test and the unit tests, which must not train: its outputs are real
+    mechanism outputs of the right shapes, and a render costs what one with a trained CGN
+    costs (same layers), but it has learned nothing. The global RNG is left as it was.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_check_seed("seed", seed))
@@ -404,7 +416,6 @@ def _settings(i: int) -> tuple[int, ...]:
 
 @register_panel("cgn_composer", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    # An untrained CGN (see demo_cgn): timing is identical to a trained one, and the bench
-    # need not train a CGN on a cold cache.
-    composer = CGNComposer(demo_cgn(seed=0))
+    # The notebook's panel: the quick Wildlife CGN (trained on a cold cache, else loaded).
+    composer = CGNComposer(experiment.result(experiment.config("quick"), 0).cgn("wildlife"))
     return lambda i: composer.render(*_settings(i))

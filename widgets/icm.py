@@ -10,31 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as ipw
-import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
-from causalkit.core import rgba_png
-from causalkit.icm.mechanisms import MECHANISMS, apply_mechanism, check_images
-from causalkit.icm.models import Committee, Discriminator
+from causalkit import icm
+from causalkit.icm.glyphs import glyph_images
+from causalkit.icm.mechanisms import MECHANISMS, SIDE, apply_mechanism, check_images
+from causalkit.icm.model import Committee, Discriminator
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 100.0
 NONE = "none"
-ZOOM = 3
-_CAPTION = 14
+PER_ROW = 6  # tiles per row of the sheet: clean, input, then the experts
 _WINNER = (40, 200, 90)
 
 
-def _tile(image: torch.Tensor, caption: str, frame: tuple[int, int, int] | None) -> Image.Image:
-    pixels = (image[0].clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
-    big = Image.fromarray(pixels).resize((32 * ZOOM, 32 * ZOOM), Image.NEAREST).convert("RGB")
-    tile = Image.new("RGB", (32 * ZOOM + 6, 32 * ZOOM + 6 + _CAPTION), (255, 255, 255))
-    if frame:
-        tile.paste(frame, (0, 0, 32 * ZOOM + 6, 32 * ZOOM + 6))
-    tile.paste(big, (3, 3))
-    ImageDraw.Draw(tile).text((4, 32 * ZOOM + 7), caption, fill=(0, 0, 0))
-    return tile
+def _tile(image: torch.Tensor, caption: str, frame: tuple[int, int, int] | None = None) -> Tile:
+    return Tile(upscale(image, 3 * SIDE), caption, frame)
 
 
 class ExpertArena:
@@ -55,6 +47,17 @@ class ExpertArena:
         self.images = images
         self.names = names or {}
         self.device = next(committee.parameters()).device
+
+    @classmethod
+    def from_result(cls, result: icm.Result) -> ExpertArena:
+        """The arena over a trained committee: its test digits and the unseen symbols."""
+        glyphs, glyph_names = glyph_images()
+        return cls(
+            result.committee,
+            result.discriminator,
+            {"digit": result.data.test, "symbol": glyphs},
+            {"symbol": list(glyph_names)},
+        )
 
     @torch.no_grad()
     def contest(
@@ -89,17 +92,12 @@ class ExpertArena:
         result = self.contest(source, index, mechanism, second, noise_seed)
         scores = result["scores"]
         winner = int(scores.argmax())
-        tiles = [_tile(result["clean"], "clean", None), _tile(result["transformed"], "input", None)]
+        tiles = [_tile(result["clean"], "clean"), _tile(result["transformed"], "input")]
         tiles += [
             _tile(out, f"E{j} {s:.2f}", _WINNER if j == winner else None)
             for j, (out, s) in enumerate(zip(result["outputs"], scores.tolist(), strict=True))
         ]
-        per_row = 6
-        width, height = tiles[0].size
-        rows = -(-len(tiles) // per_row)
-        sheet = Image.new("RGB", (per_row * width, rows * height), (255, 255, 255))
-        for k, tile in enumerate(tiles):
-            sheet.paste(tile, ((k % per_row) * width, (k // per_row) * height))
+        sheet, _ = tile_sheet([tiles[k : k + PER_ROW] for k in range(0, len(tiles), PER_ROW)])
         error_in = ((result["transformed"] - result["clean"]) ** 2).mean().item()
         error_out = ((result["outputs"][winner] - result["clean"]) ** 2).mean().item()
         applied = " then ".join(m for m in (mechanism, second) if m != NONE) or "no mechanism"
@@ -112,7 +110,7 @@ class ExpertArena:
             f"Squared error to the clean image: input {error_in:.4f}, "
             f"winner's output {error_out:.4f}."
         )
-        return Rendered(rgba_png(np.asarray(sheet)), readout)
+        return Rendered(sheet_png(sheet), readout)
 
 
 def expert_arena_panel(arena: ExpertArena) -> Panel:
@@ -135,27 +133,9 @@ def expert_arena_panel(arena: ExpertArena) -> Panel:
     return Panel(controls, arena.render, "Expert arena: who wins this input?", BUDGET_MS)
 
 
-def arena_from_run(preset: str = "quick", seed: int = 0) -> ExpertArena:
-    """The arena over a cached trained committee (trains it first when the cache is cold)."""
-    from causalkit.icm.competition import icm_data, load_committee
-    from causalkit.icm.experiment import committee_run, icm_config
-    from causalkit.icm.glyphs import glyph_images
-
-    config = icm_config(preset)
-    committee, discriminator = load_committee(committee_run(config, seed), config.competition)
-    glyphs, glyph_names = glyph_images()
-    data = icm_data(seed)
-    return ExpertArena(
-        committee,
-        discriminator,
-        {"digit": data.test, "symbol": glyphs},
-        {"symbol": list(glyph_names)},
-    )
-
-
 @register_panel("icm_expert_arena", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    arena = arena_from_run("quick", seed=0)
+    arena = ExpertArena.from_result(icm.result(icm.config("quick"), seed=0))
     options = [NONE, *MECHANISMS]
     return lambda i: arena.render(
         "digit" if i % 2 else "symbol",

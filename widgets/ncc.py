@@ -3,6 +3,7 @@
 Choose the cause's mixture, the mechanism's knots, the noise and how heteroscedastic
 it is, and the sample size; the scatter redraws and the trained NCC (Eq. 5) says
 P(X → Y) next to the true direction, with two classical methods (IGCI, RECI) beside it.
+The pairs come from the generator settings the displayed model was trained with.
 """
 
 from __future__ import annotations
@@ -14,32 +15,41 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from causalkit.core import BlitFigure
 from causalkit.ncc.baselines import igci_slope, reci
+from causalkit.ncc.experiment import Result
 from causalkit.ncc.model import Scorer
-from causalkit.ncc.synthetic import MAX_COMPONENTS, PairParams, pair_from_params
+from causalkit.ncc.synthetic import (
+    MAX_COMPONENTS,
+    GeneratorConfig,
+    PairParams,
+    draw_params,
+    pair_from_params,
+)
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import BlitFigure
 
 BUDGET_MS = 100.0
 N_KNOTS = 5  # d ~ RandomInteger(4, 5) in §3.1: the panel offers the larger one
 LIMIT = 4.5  # standardised data: the axes show ±LIMIT
+MIN_SPREAD = 0.1
 
 
 class PairBuilder:
     """Turns slider values into §3.1's :class:`PairParams`, keeping the random draws fixed.
 
-    Means, standard deviations and weights of the mixture components, and the shape of
-    the heteroscedastic spline, are drawn once per ``draw`` (a seed), so moving a slider
-    changes only what it names.
+    One draw of §3.1's parameters (:func:`draw_params`, the distribution training uses,
+    with the model's ``generator``) per ``draw`` seed supplies what no slider sets: the
+    mixture's unit means, unit standard deviations and weights, and the heteroscedastic
+    spline's knots. Moving a slider changes only what it names.
     """
 
-    def __init__(self, draw: int = 0) -> None:
-        rng = np.random.default_rng(draw)
-        self.draw = draw
-        self.unit_means = rng.standard_normal(MAX_COMPONENTS)
-        self.unit_sds = np.abs(rng.standard_normal(MAX_COMPONENTS)) + 0.05
-        self.weights = np.abs(rng.standard_normal(MAX_COMPONENTS)) + 0.05
-        self.hetero_shape = rng.uniform(0, 5, N_KNOTS)  # §3.1: knots ~ U[0, 5]
+    def __init__(self, generator: GeneratorConfig, draw: int = 0) -> None:
+        params = draw_params(1, np.random.default_rng(draw), generator)
+        self.generator, self.draw = generator, draw
+        self.unit_means = params.unit_means[0]
+        self.unit_sds = np.abs(params.unit_sds[0])
+        self.weights = params.raw_weights[0]
+        self.hetero_shape = params.hetero_knots[0]
 
     def params(
         self,
@@ -50,17 +60,19 @@ class PairBuilder:
         hetero: float,
         n_points: int,
     ) -> PairParams:
-        """``hetero`` in [0, 1] blends a constant noise scale (0) into §3.1's random spline (1)."""
+        """``spread`` stands for §3.1's r and s; ``hetero`` in [0, 1] blends a constant noise
+        scale (0) into the drawn heteroscedastic spline (1)."""
         if not 1 <= components <= MAX_COMPONENTS:
             raise ValueError(f"components must be in 1..{MAX_COMPONENTS}, got {components}")
-        if not 0 < spread <= 5 or not 0 <= hetero <= 1 or not 0 <= noise <= 5:
+        g = self.generator
+        if not 0 < spread <= spread_max(g) or not 0 <= hetero <= 1 or not 0 <= noise <= g.noise_max:
             raise ValueError(
-                f"need spread in (0, 5], noise in [0, 5], hetero in [0, 1]; got "
-                f"{spread}, {noise}, {hetero}"
+                f"need spread in (0, {spread_max(g)}], noise in [0, {g.noise_max}], hetero in "
+                f"[0, 1]; got {spread}, {noise}, {hetero}"
             )
         if len(knots) != N_KNOTS:
             raise ValueError(f"need {N_KNOTS} mechanism knots, got {len(knots)}")
-        flat = np.full(N_KNOTS, self.hetero_shape.mean())
+        flat = np.full(len(self.hetero_shape), self.hetero_shape.mean())
         return PairParams(
             weights=self.weights[:components],
             means=spread * self.unit_means[:components],
@@ -72,11 +84,16 @@ class PairBuilder:
         )
 
 
+def spread_max(generator: GeneratorConfig) -> float:
+    """The spread slider's top: §3.1's r, s ~ U[0, mixture_scale]."""
+    return max(generator.mixture_scale, MIN_SPREAD)
+
+
 class NccPlayground:
     """The pure layer: slider values -> the scatter and every method's verdict."""
 
-    def __init__(self, model: Scorer) -> None:
-        self.model = model
+    def __init__(self, model: Scorer, generator: GeneratorConfig) -> None:
+        self.model, self.generator = model, generator
         self.builders: dict[int, PairBuilder] = {}
         self.fig = Figure(figsize=(6.4, 3.0), layout="constrained")
         scatter_ax, bar_ax = self.fig.subplots(1, 2, width_ratios=(2.2, 1))
@@ -104,10 +121,11 @@ class NccPlayground:
         draw: int,
         swap: bool,
     ) -> Rendered:
-        builder = self.builders.setdefault(draw, PairBuilder(draw))
+        if draw not in self.builders:
+            self.builders[draw] = PairBuilder(self.generator, draw)
         knots = (knot1, knot2, knot3, knot4, knot5)
-        params = builder.params(components, spread, knots, noise, hetero, n_points)
-        cause, effect = pair_from_params(params, seed=draw)
+        params = self.builders[draw].params(components, spread, knots, noise, hetero, n_points)
+        cause, effect = pair_from_params(params, seed=draw, config=self.generator)
         # ``swap`` shows (effect, cause): the same data, the true direction now Y → X.
         x, y = (effect, cause) if swap else (cause, effect)
         pairs = torch.from_numpy(np.stack([x, y], -1)[None].astype(np.float32))
@@ -140,17 +158,26 @@ def _float_slider(name: str, value: float, low: float, high: float, step: float 
 DEFAULT_KNOTS = (-1.0, 0.4, 1.2, 0.3, -0.8)
 
 
-def ncc_playground_panel(model: Scorer) -> Panel:
-    """Sliders for every ingredient of a §3.1 pair; NCC's verdict beside the truth."""
-    renderer = NccPlayground(model)
+def ncc_playground_panel(run: Result) -> Panel:
+    """Sliders for every ingredient of a §3.1 pair, within the ranges ``run``'s models were
+    trained on; its NCC's verdict beside the truth."""
+    renderer = NccPlayground(run.model, run.generator)
+    noise_max = run.generator.noise_max
+    top = spread_max(run.generator)
     controls = {
         "components": ipw.IntSlider(2, min=1, max=MAX_COMPONENTS, description="components"),
-        "spread": _float_slider("spread r = s", 2.0, 0.1, 5.0),
+        "spread": _float_slider("spread r = s", min(2.0, top), MIN_SPREAD, top),
         **{
             f"knot{k + 1}": _float_slider(f"f knot {k + 1}", v, -2.5, 2.5)
             for k, v in enumerate(DEFAULT_KNOTS)
         },
-        "noise": _float_slider("noise v", 0.5, 0.0, 5.0),
+        "noise": _float_slider(
+            f"noise v ({run.generator.noise})",
+            noise_max / 2,
+            0.0,
+            noise_max,
+            noise_max / 50 or 0.01,
+        ),
         "hetero": _float_slider("heterosc.", 0.5, 0.0, 1.0, 0.05),
         "n_points": ipw.IntSlider(500, min=50, max=1000, step=50, description="points"),
         "draw": ipw.IntSlider(0, min=0, max=20, description="random draw"),
@@ -161,16 +188,17 @@ def ncc_playground_panel(model: Scorer) -> Panel:
 
 @register_panel("ncc_playground", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    from causalkit.ncc.experiment import trained_ncc
+    from causalkit.ncc import config, result
 
-    renderer = NccPlayground(trained_ncc("quick", seed=0))
+    run = result(config("quick"), seed=0)
+    renderer = NccPlayground(run.model, run.generator)
     rng = np.random.default_rng(0)
     settings = [
         dict(
-            components=int(rng.integers(1, 6)),
-            spread=float(rng.uniform(0.5, 5)),
+            components=int(rng.integers(1, MAX_COMPONENTS + 1)),
+            spread=float(rng.uniform(MIN_SPREAD, spread_max(run.generator))),
             **{f"knot{k + 1}": float(v) for k, v in enumerate(rng.normal(size=N_KNOTS))},
-            noise=float(rng.uniform(0, 5)),
+            noise=float(rng.uniform(0, run.generator.noise_max)),
             hetero=float(rng.uniform(0, 1)),
             n_points=int(rng.choice([100, 500, 1000])),
             draw=int(rng.integers(0, 5)),

@@ -67,7 +67,8 @@ def load_all_panels() -> dict[str, PanelBenchmark]:
     import widgets
 
     for module in pkgutil.iter_modules(widgets.__path__):
-        importlib.import_module(f"widgets.{module.name}")
+        if module.name != "__main__":  # the command line, not a panel
+            importlib.import_module(f"widgets.{module.name}")
     return PANELS
 
 

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 GAP = 6  # white space between tiles and around a sheet
 CAPTION = 16  # height of the caption band above a tile
+FRAME = 2  # a highlight frame's widest; it stays inside the gap so framed neighbours stay apart
 FONT = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)
 BLACK = (0, 0, 0)
 WHITE = (255, 255, 255)
@@ -93,7 +94,11 @@ def tile_sheet(
     heights = [max((t.image.height for t in row if t), default=0) for row in rows]
     xs = np.cumsum([gap] + [w + gap for w in widths[:-1]]).tolist()
     ys = np.cumsum([0] + [caption + h + gap for h in heights[:-1]]).tolist()
-    sheet = Image.new("RGB", (xs[-1] + widths[-1] + gap, ys[-1] + caption + heights[-1]), WHITE)
+    frame = min(FRAME, (gap - 1) // 2)
+    if frame < 1 and any(tile and tile.frame for row in rows for tile in row):
+        raise ValueError(f"framed tiles need a gap of at least 3 pixels, got {gap}")
+    size = (xs[-1] + widths[-1] + gap, ys[-1] + caption + heights[-1] + gap)
+    sheet = Image.new("RGB", size, WHITE)
     draw = ImageDraw.Draw(sheet)
     origins = []
     for row, y in zip(rows, ys, strict=True):
@@ -105,7 +110,12 @@ def tile_sheet(
                 continue
             if tile.frame is not None:
                 draw.rectangle(
-                    (x - 3, top - 3, x + tile.image.width + 2, top + tile.image.height + 2),
+                    (
+                        x - frame,
+                        top - frame,
+                        x + tile.image.width + frame - 1,
+                        top + tile.image.height + frame - 1,
+                    ),
                     fill=tile.frame,
                 )
             sheet.paste(tile.image, (x, top))

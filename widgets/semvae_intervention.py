@@ -15,25 +15,17 @@ from collections.abc import Callable
 import ipywidgets as ipw
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
-from causalkit.core import rgba_png
-from causalkit.semvae.mario import MarioClips, sprite_position
-from causalkit.semvae.models import TemporalCausalVAE, extrapolate, intervene
+from causalkit import semvae
+from causalkit.semvae.mario import FRAME_SIZE, MarioClips, sprite_position
+from causalkit.semvae.temporal import TemporalCausalVAE, extrapolate, intervene
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0
-ZOOM = 4
 MAX_AHEAD = 4
-_SIDE = 20 * ZOOM
-_GAP = 4
-_LABEL = 14
+TILE = 4 * FRAME_SIZE  # each frame is drawn TILE × TILE, nearest neighbour
 _TINTS = np.array([[1.0, 0.2, 0.2], [1.0, 1.0, 1.0], [0.2, 1.0, 0.2]])  # frames 1, 2, 3
-
-
-def _frame_tile(frame: torch.Tensor) -> Image.Image:
-    pixels = (frame.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    return Image.fromarray(pixels).resize((_SIDE, _SIDE), Image.NEAREST)
 
 
 def sprite_overlay(sprites: torch.Tensor) -> np.ndarray:
@@ -46,7 +38,11 @@ def sprite_overlay(sprites: torch.Tensor) -> np.ndarray:
 
 
 class MarioIntervention:
-    """The pure layer: (clip, latent, value, k) -> decoded frames before and after do()."""
+    """The pure layer: (clip, latent, value, k) -> decoded frames before and after do().
+
+    ``model`` is a trained temporal causal-prior VAE and ``clips`` the clips to pick from;
+    :meth:`from_result` takes a result's selected model and held-out clips.
+    """
 
     def __init__(self, model: TemporalCausalVAE, clips: MarioClips) -> None:
         if not isinstance(model, TemporalCausalVAE):
@@ -61,6 +57,13 @@ class MarioIntervention:
         self.spread = self.latents.std(dim=0).clamp_min(1e-6)
         self.per_step = model.per_step
         self.graph = model.sem.graph()
+
+    @classmethod
+    def from_result(cls, result: semvae.Result) -> MarioIntervention:
+        """The selected model of a result's λ sweep on its held-out clips (trained if not yet)."""
+        if not isinstance(result, semvae.Result):
+            raise ValueError(f"result must be a semvae.Result, got {type(result).__name__}")
+        return cls(result.mario.model, result.eval_clips)
 
     @property
     def num_latents(self) -> int:
@@ -117,26 +120,19 @@ class MarioIntervention:
     def render(self, clip: int, latent: int, value: float, ahead: int = 0) -> Rendered:
         result = self.intervene(clip, latent, value, ahead)
         before, after = result["before"], result["after"]
-        columns = after.shape[0]
-        width = columns * (_SIDE + _GAP) + _GAP + _SIDE + 2 * _GAP
-        height = 2 * (_SIDE + _LABEL) + _GAP
-        sheet = Image.new("RGB", (width, height), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
-        for t in range(columns):
-            x = _GAP + t * (_SIDE + _GAP)
-            if t < before.shape[0]:
-                sheet.paste(_frame_tile(before[t]), (x, _LABEL))
-                draw.text((x, 1), f"t={t + 1}", fill=(0, 0, 0))
-            sheet.paste(_frame_tile(after[t]), (x, 2 * _LABEL + _SIDE + _GAP))
-            label = f"t={t + 1}" if t < before.shape[0] else f"t={t + 1} (SEM)"
-            draw.text((x, _LABEL + _SIDE + _GAP + 1), label, fill=(0, 0, 0))
-        tinted = sprite_overlay(result["sprites"])
-        overlay = Image.fromarray((tinted * 255).astype(np.uint8)).resize(
-            (_SIDE, _SIDE), Image.NEAREST
-        )
-        x = width - _SIDE - _GAP
-        sheet.paste(overlay, (x, 2 * _LABEL + _SIDE + _GAP))
-        draw.text((x, _LABEL + _SIDE + _GAP + 1), "Fig. 6", fill=(0, 0, 0))
+        observed = before.shape[0]
+        # Top row: the clip as encoded; bottom row: after do(), with the SEM's frames ahead
+        # and Fig. 6's overlay. Blank cells keep each frame under its own time step.
+        top: list[Tile | None] = [
+            Tile(upscale(frame, TILE), f"t={t + 1}") for t, frame in enumerate(before)
+        ]
+        bottom = [
+            Tile(upscale(frame, TILE), f"t={t + 1}" if t < observed else f"t={t + 1} (SEM)")
+            for t, frame in enumerate(after)
+        ]
+        top += [None] * (len(bottom) - observed)
+        bottom.append(Tile(upscale(sprite_overlay(result["sprites"]), TILE), "Fig. 6"))
+        sheet, _ = tile_sheet([top, bottom])
 
         def where(xy: torch.Tensor) -> str:
             return ", ".join(
@@ -152,7 +148,7 @@ class MarioIntervention:
             f"Sprite before: {where(result['where_before'])}; "
             f"after: {where(result['where_after'])}."
         )
-        return Rendered(rgba_png(np.asarray(sheet)), readout)
+        return Rendered(sheet_png(sheet), readout)
 
 
 def mario_intervention_panel(view: MarioIntervention) -> Panel:
@@ -172,22 +168,10 @@ def mario_intervention_panel(view: MarioIntervention) -> Panel:
     return Panel(controls, view.render, "Intervene on a Mario latent: do(z_i = v)", BUDGET_MS)
 
 
-def intervention_from_run(preset: str = "quick", seed: int = 0) -> MarioIntervention:
-    """The panel's model: the run a sweep selects (trained first when the cache is cold)."""
-    from causalkit.semvae.mario_experiment import (
-        eval_clips,
-        mario_config,
-        selected_model,
-        sweep,
-    )
-
-    config = mario_config(preset)
-    return MarioIntervention(selected_model(sweep(config, seed)), eval_clips(config, seed))
-
-
 @register_panel("semvae_mario_intervention", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    view = intervention_from_run("quick", seed=0)
+    # Trains the quick preset's Mario model when the cache is cold (minutes on a CPU).
+    view = MarioIntervention.from_result(semvae.result(semvae.config("quick"), seed=0))
     return lambda i: view.render(
         (7 * i) % len(view.clips), i % view.num_latents, -3.0 + 0.5 * (i % 13), i % (MAX_AHEAD + 1)
     )

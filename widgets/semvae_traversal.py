@@ -19,33 +19,25 @@ from collections.abc import Callable, Mapping, Sequence
 import ipywidgets as ipw
 import numpy as np
 import torch
-from matplotlib import colormaps, font_manager
-from PIL import Image, ImageDraw, ImageFont
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
 
-from causalkit.core import rgba_png
+from causalkit import semvae
 from causalkit.core.validate import is_int
-from causalkit.semvae.models import CausalOvalVAE, OvalVAE, decode_from_noise
-from causalkit.semvae.ovals import ink_positions
-from causalkit.semvae.ovals_experiment import (
-    KIND_LABELS,
-    KINDS,
-    load_oval_model,
-    noise_std,
-    ovals_config,
-    train_oval_model,
-)
+from causalkit.semvae.analysis import noise_std
+from causalkit.semvae.model import KIND_LABELS, KINDS, CausalOvalVAE, OvalVAE, decode_from_noise
+from causalkit.semvae.ovals import IMAGE_SIZE, ink_positions
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import BLACK, FONT, WHITE, Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0
 NOISE_RANGE = 3.0  # sliders span ±3σ_i
 SWEEP_STEPS = 9  # images superimposed in the sweep picture
-ZOOM = 3
+TILE = 3 * IMAGE_SIZE  # each picture is drawn TILE × TILE, nearest neighbour
 _ALPHA = 0.55  # opacity of each swept oval: overlaps stay readable
-_CAPTION = 16
 _BAR = 12  # height of the colour bar under the sweep picture
+_BAR_LABELS = 14  # room under the bar for its "-3σ" and "+3σ"
 _INK = 0.5  # a decoded pixel is "on" above this probability (outline, readout)
-# PIL's built-in bitmap font has no σ or β; matplotlib ships DejaVu Sans, which has both.
-_FONT = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), 11)
 
 
 def _colours(values: np.ndarray) -> np.ndarray:
@@ -69,9 +61,10 @@ def _position(image: np.ndarray) -> tuple[float, float] | None:
 class NoiseTraversal:
     """The pure layer: (model, noise in σ units, swept latent) -> decoded ovals and numbers.
 
-    ``models`` maps kinds of :data:`~causalkit.semvae.ovals_experiment.KINDS` to trained
-    models with the same number of latents. They are copied to the CPU in eval mode, so the
-    panel never moves or changes a model the notebook still uses.
+    ``models`` maps kinds of :data:`~causalkit.semvae.model.KINDS` to trained models with
+    the same number of latents (:meth:`from_result` takes the three of a result). They are
+    copied to the CPU in eval mode, so the panel never moves or changes a model the notebook
+    still uses.
     """
 
     def __init__(self, models: Mapping[str, OvalVAE | CausalOvalVAE]) -> None:
@@ -97,9 +90,11 @@ class NoiseTraversal:
         self._bar = self._colour_bar()
 
     @classmethod
-    def from_results(cls, results: Mapping[str, dict[str, object]]) -> NoiseTraversal:
-        """From :func:`~causalkit.semvae.ovals_experiment.train_oval_model` results by kind."""
-        return cls({kind: load_oval_model(result, kind) for kind, result in results.items()})
+    def from_result(cls, result: semvae.Result) -> NoiseTraversal:
+        """The traversal over a result's three oval VAEs (trained first if not yet)."""
+        if not isinstance(result, semvae.Result):
+            raise ValueError(f"result must be a semvae.Result, got {type(result).__name__}")
+        return cls({kind: run.model for kind, run in result.ovals.items()})
 
     def _check(self, kind: str, noise: Sequence[float], sweep: int) -> np.ndarray:
         if kind not in self.models:
@@ -139,9 +134,21 @@ class NoiseTraversal:
         return {"image": images[0], "sweep": images[1:], "noise": raw[0], "z": z}
 
     def _colour_bar(self) -> np.ndarray:
-        width = 64 * ZOOM
-        ramp = _colours(np.linspace(-NOISE_RANGE, NOISE_RANGE, width))
+        ramp = _colours(np.linspace(-NOISE_RANGE, NOISE_RANGE, TILE))
         return np.repeat((ramp * 255)[None], _BAR, axis=0).astype(np.uint8)
+
+    def _sweep_picture(self, canvas: np.ndarray, current: float) -> Image.Image:
+        """The superimposed sweep, its colour bar and a tick at the swept slider's value."""
+        picture = Image.new("RGB", (TILE, TILE + 2 + _BAR + _BAR_LABELS), WHITE)
+        picture.paste(upscale(canvas, TILE), (0, 0))
+        top = TILE + 2
+        picture.paste(Image.fromarray(self._bar), (0, top))
+        draw = ImageDraw.Draw(picture)
+        tick = round((current + NOISE_RANGE) / (2 * NOISE_RANGE) * (TILE - 1))
+        draw.rectangle((tick - 1, top - 2, tick + 1, top + _BAR + 1), fill=BLACK)
+        draw.text((0, top + _BAR + 1), "-3σ", fill=(40, 40, 160), font=FONT)
+        draw.text((TILE - 24, top + _BAR + 1), "+3σ", fill=(160, 40, 40), font=FONT)
+        return picture
 
     def render(self, kind: str, noise: Sequence[float], sweep: int = 0) -> Rendered:
         """The decoded oval | the sweep of n_``sweep`` superimposed, and a readout."""
@@ -154,24 +161,13 @@ class NoiseTraversal:
             weight = _ALPHA * picture[..., None]
             canvas = canvas * (1 - weight) + colour * weight
         canvas[_outline(image > _INK)] = 0.0
-        decoded = np.repeat(1.0 - image[..., None], 3, axis=2)
-        size = 64 * ZOOM
-        sheet = Image.new("RGB", (2 * size + 12, size + 2 * _CAPTION + _BAR), (255, 255, 255))
-        for k, tile in enumerate((decoded, canvas)):
-            pixels = (tile.clip(0, 1) * 255).astype(np.uint8)
-            big = Image.fromarray(pixels).resize((size, size), Image.NEAREST)
-            sheet.paste(big, (k * (size + 12), _CAPTION))
-        bar_top = _CAPTION + size + 2
-        sheet.paste(Image.fromarray(self._bar), (size + 12, bar_top))
-        draw = ImageDraw.Draw(sheet)
         current = float(np.asarray(noise, dtype=np.float64)[sweep])
-        tick = size + 12 + round((current + NOISE_RANGE) / (2 * NOISE_RANGE) * (size - 1))
-        draw.rectangle((tick - 1, bar_top - 2, tick + 1, bar_top + _BAR + 1), fill=(0, 0, 0))
-        draw.text((2, 2), f"decoded ({KIND_LABELS[kind]})", fill=(0, 0, 0), font=_FONT)
-        draw.text((size + 14, 2), f"n{sweep} swept over ±3σ{sweep}", fill=(0, 0, 0), font=_FONT)
-        draw.text((size + 14, bar_top + _BAR + 1), "-3σ", fill=(40, 40, 160), font=_FONT)
-        draw.text((2 * size - 12, bar_top + _BAR + 1), "+3σ", fill=(160, 40, 40), font=_FONT)
-        return Rendered(rgba_png(np.asarray(sheet)), self._readout(kind, result, image))
+        tiles = [
+            Tile(upscale(1.0 - image, TILE), f"decoded ({KIND_LABELS[kind]})"),
+            Tile(self._sweep_picture(canvas, current), f"n{sweep} swept over ±3σ{sweep}"),
+        ]
+        sheet, _ = tile_sheet([tiles])
+        return Rendered(sheet_png(sheet), self._readout(kind, result, image))
 
     def _readout(self, kind: str, result: dict[str, torch.Tensor], image: np.ndarray) -> str:
         sigma = self.sigmas[kind]
@@ -225,13 +221,6 @@ def noise_traversal_panel(traversal: NoiseTraversal) -> Panel:
     return Panel(controls, render, "Latent noise traversal (Fig. 3)", BUDGET_MS)
 
 
-def traversal_from_run(preset: str = "quick", seed: int = 0) -> NoiseTraversal:
-    """The traversal over the cached models of a preset (trains them first when the cache is
-    cold: about a minute on a CPU for the quick preset)."""
-    config = ovals_config(preset)
-    return NoiseTraversal.from_results({k: train_oval_model(config, k, seed) for k in KINDS})
-
-
 def _settings(i: int, d: int) -> tuple[str, list[float], int]:
     """The i-th of a varied sequence of control values, as a person would move them."""
     kind = KINDS[i % len(KINDS)]
@@ -241,5 +230,6 @@ def _settings(i: int, d: int) -> tuple[str, list[float], int]:
 
 @register_panel("semvae_noise_traversal", budget_ms=BUDGET_MS)
 def _benchmark() -> Callable[[int], Rendered]:
-    traversal = traversal_from_run("quick", seed=0)
+    # Trains the quick preset's ovals when the cache is cold (about a minute on a CPU).
+    traversal = NoiseTraversal.from_result(semvae.result(semvae.config("quick"), seed=0))
     return lambda i: traversal.render(*_settings(i, traversal.latent_dim))

@@ -8,9 +8,9 @@ import ipywidgets as ipw
 import numpy as np
 from matplotlib.figure import Figure
 
-from causalkit.core import BlitFigure
 from causalkit.tour import BarometerWorld, sample_world, storm_given_done, storm_given_seen
 from widgets.panel import Panel, Rendered, register_panel
+from widgets.render import BlitFigure
 
 BUDGET_MS = 100.0
 READING_RANGE = (-2.5, 2.5)

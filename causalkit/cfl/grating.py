@@ -1,5 +1,7 @@
 """The GRATING world of §1.2 and §4.1 (Fig. 1): bars caused by hidden coins.
 
+Chalupka, Perona, Eberhardt, "Visual Causal Feature Learning", UAI 2015.
+
 Two fair coins H1, H2. H1 = 1 puts one vertical bar (a full column of black
 pixels) at a random column, H2 = 1 one horizontal bar at a random row; about 3 %
 of the remaining pixels are noise. The behaviour T depends on the image only

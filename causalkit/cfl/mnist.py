@@ -1,69 +1,28 @@
-"""The MNIST ON MTURK experiment of §4.2 and Supplement E, with simulated annotators.
+"""The MNIST ON MTURK world of §4.2 and Supplement E, with simulated annotators.
 
-The paper asks people on Amazon Mechanical Turk "Does this image contain the digit
-'7'?" about each manipulated digit (§4.2); here an ensemble of small classifiers
-stands in for them, since MTurk is out of reach. The choices this module makes,
-and why:
-
-* **Who annotates.** ``n_annotators`` (default 5, Supp. E: "each of the 10000
-  images was shown to five annotators") small CNNs (two conv layers + a linear
-  layer). CNNs rather than MLPs: the manipulator searches by gradient through an
-  MLP C (§3.2), and a perturbation that fools one MLP fools another MLP far more
-  readily than a network that sees the image through local filters, so MLP
-  annotators would be too easy to fool into seeing digits in noise.
-* **What they know.** They train on real digits the manipulators never see (a
-  disjoint, stratified split of the 5,000 shipped digits), each member from its
-  own seed and its own bootstrap resample of those digits, so that they disagree
-  where the evidence is thin, as people do.
-* **"?" answers.** Supp. E: annotators typed a digit "or the question mark '?' if
-  there was no recognizable digit". A member answers its argmax digit if its
-  largest softmax probability is at least ``confidence`` (default 0.7), else "?",
-  encoded :data:`UNSURE` (-1). A classifier that has only seen digits is often
-  confident about noise (ours called uniform noise an "8" with probability ~0.8),
-  so each member also trains on junk images (blank, noise, blobs, pixel-shuffled
-  digits) with a uniform target over the ten digits ("outlier exposure",
-  Hendrycks et al., ICLR 2019): that is how a person knows to say "?". Half of the
-  real digits they see are soiled with a grey background and pixel noise, keeping
-  their label, since a person is not put off a digit by a dirty page.
-* **The final label.** Supp. E: "The final label was chosen using majority of the
-  annotators' votes". A digit is the answer only if a strict majority of *all*
-  members (more than half, "?" votes included) name it; otherwise the answer is
-  "?". Five annotators therefore need three that agree.
-* **The behaviour T** (§4.2): for the one-vs-all manipulator of digit d, T = 1
-  iff the annotators' answer is d; "?" and every other digit are T = 0.
-* **The causal data.** MNIST labels were assigned by people, so the digits are
-  already causal data (§4.2) and Alg. 1 is not needed: D_csl for digit d is half
-  real d's and half random other digits (Supp. E), labelled 1 iff the digit is d.
-  Alg. 2 then runs with grayscale images (``binary=False``).
-
-What to expect (seed 0, 2 CPU cores; see the presets for the settings): the first
-manipulations are mostly faint changes that fool C but not the annotators (MErr
-about 0.7; "adding" a digit almost never works), and successive iterations learn
-to remove and add strokes, so MErr falls and MDist grows, as in Fig. 6 (top). The
-edits stay noisy-textured, and the simulated annotators are not people: after a few
-iterations some "successful" manipulations exploit their quirks (e.g. a shaded
-background turning a clear '1' into "?"), which real MTurk workers would reject.
+Chalupka, Perona, Eberhardt, "Visual Causal Feature Learning", UAI 2015. The paper asks
+people on Amazon Mechanical Turk "Does this image contain the digit '7'?" about each
+manipulated digit; here an ensemble of small CNNs, trained on real digits the manipulators
+never see, stands in for them. Each member answers a digit, or "?" (:data:`UNSURE`) when
+unsure; the label is the digit a majority of all members name (Supp. E), and for the
+``d``-vs-all manipulator T = 1 iff that label is ``d``. Also here: the split of the shipped
+digits between annotators and manipulators, each manipulator's causal data (Supp. E), and
+Fig. 6 (bottom)'s chain of manipulations. Why the annotators are built as they are
+(CNNs, "?" answers, junk and soiled training images): ``docs/cfl-log.md``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from causalkit.cfl.manipulator import (
-    ManipulatorConfig,
-    ManipulatorRun,
-    Oracle,
-    TrainConfig,
-    learn_manipulator,
-    relaxed_manipulation,
-)
-from causalkit.core import choose_preset, get_device, progress, seed_everything
-from causalkit.data import Digits, mnist, stratified_split
+from causalkit.cfl.model import Oracle, relaxed_manipulation
+from causalkit.cfl.train import ManipulatorRun
+from causalkit.core import child_seed, get_device, progress
+from causalkit.data import Digits, stratified_split
 
 UNSURE = -1  # the annotators' "?": no recognisable digit (Supp. E, Fig. 2)
 SIDE = 28
@@ -74,7 +33,7 @@ N_CLASSES = 10
 # --------------------------------------------------------------------------- validation
 
 
-def _check_digit(digit: object) -> int:
+def check_digit(digit: object) -> int:
     if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < N_CLASSES:
         raise ValueError(f"digit must be an integer in 0..9, got {digit!r}")
     return digit
@@ -103,7 +62,7 @@ def _as_batch(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class AnnotatorConfig:
-    """The simulated MTurk annotators (see the module docstring for the why)."""
+    """The simulated MTurk annotators (why each setting: ``docs/cfl-log.md``)."""
 
     n_annotators: int = 5  # Supp. E: five annotators per image
     confidence: float = 0.7  # below this top softmax probability a member answers "?"
@@ -177,9 +136,9 @@ def soiled_digits(
     Each soiled digit gets a background level and a noise amplitude drawn uniformly
     from [0, ``strength``], and keeps its label: a person still reads a '1' on a grey,
     speckled page as a '1'. Annotators trained on clean digits only (and on junk that
-    says flat grey means "?") read held-out digits on a 0.3 grey background right only
-    35 % of the time (0.92 with soiling), and the manipulators learned to "remove" a
-    digit by shading the page, a removal no person would accept.
+    says flat grey means "?") misread digits on a grey page, and the manipulators learned
+    to "remove" a digit by shading the page, a removal no person would accept
+    (measured: ``docs/cfl-log.md``).
     """
     if strength == 0:
         return images
@@ -287,7 +246,7 @@ def train_annotators(digits: Digits, config: AnnotatorConfig, seed: int) -> Anno
     if len(digits) < N_CLASSES:
         raise ValueError(f"need at least {N_CLASSES} digits to train annotators, got {len(digits)}")
     members = [
-        _train_member(digits.images, digits.labels, config, seed * 1000 + k)
+        _train_member(digits.images, digits.labels, config, child_seed(seed, "annotator", k))
         for k in progress(range(config.n_annotators), desc="annotators")
     ]
     return Annotators(members, config.confidence)
@@ -298,7 +257,7 @@ def one_vs_all_oracle(annotators: Annotators, digit: int) -> Oracle:
 
     "?" and every other digit are T = 0.
     """
-    digit = _check_digit(digit)
+    digit = check_digit(digit)
 
     def oracle(images: torch.Tensor) -> torch.Tensor:
         return (annotators.answer(images) == digit).long()
@@ -306,70 +265,7 @@ def one_vs_all_oracle(annotators: Annotators, digit: int) -> Oracle:
     return oracle
 
 
-# --------------------------------------------------------------------------- the experiment
-
-
-# C for MNIST: Supp. E's networks had 300 hidden units and were heavily regularised (50 %
-# dropout, max-norm 5); CausalNet has neither, so a strong L2 penalty stands in. It decides
-# whether Alg. 2 learns at all. Mean MErr over '0', '7', '9' (seed 0, Q = 500, 5 iterations),
-# by weight decay: 1e-4: 0.93, 0.95, 0.91, 0.83, 0.76, MDist ~8, the manipulations faint
-# adversarial noise that the annotators see through; 1e-2: 0.86 -> 0.24, MDist ~16;
-# 3e-2: 0.77, 0.56, 0.30, 0.10, 0.04 with MDist growing 22 -> 29 as in Fig. 6 (top), and
-# manipulations that remove and add strokes; 1e-1: 0.28 at the first iteration, MDist ~45,
-# so little is left to learn (C is nearly linear: its manipulations paste a template).
-MNIST_TRAIN = TrainConfig(hidden=300, steps=400, weight_decay=3e-2)
-
-
-@dataclass(frozen=True)
-class MnistCflConfig:
-    """Everything §4.2 runs: annotators, the data each side sees, Alg. 2's settings."""
-
-    annotators: AnnotatorConfig = field(default_factory=AnnotatorConfig)
-    # Share of the 5,000 digits the annotators train on; the rest (disjoint, stratified)
-    # is the manipulators' pool, and the annotators' held-out test set.
-    annotator_share: float = 0.5
-    # D_csl per digit (Supp. E): half real target digits, half random other digits.
-    per_digit: int = 500
-    # Q: Supp. E manipulated 1,000 of each machine's 5,000 digits per iteration. Our pool is
-    # ten times smaller, and C only learns to resist its own shortcuts from many examples of
-    # them: with Q = 100 MErr fell slowly and not steadily (0.62, 0.80, 0.48, 0.36, 0.18),
-    # with Q = 500 to 0.04 (an earlier version of the annotators; 3 digits, seed 0).
-    manipulator: ManipulatorConfig = field(
-        default_factory=lambda: ManipulatorConfig(
-            iterations=5, queries=500, alpha=0.5, train=MNIST_TRAIN
-        )
-    )
-    digits: tuple[int, ...] = tuple(range(N_CLASSES))
-
-    def __post_init__(self) -> None:
-        if not 0 < self.annotator_share < 1:
-            raise ValueError(f"annotator_share must be in (0, 1), got {self.annotator_share}")
-        if self.per_digit < 2:
-            raise ValueError(f"per_digit must be at least 2, got {self.per_digit}")
-        if not self.digits or len(set(self.digits)) != len(self.digits):
-            raise ValueError(f"digits must be distinct and non-empty, got {self.digits}")
-        for digit in self.digits:
-            _check_digit(digit)
-
-
-PRESETS = {
-    # Three digits chosen from the paper, not from our results: '7' (§4.2's question),
-    # '9' and '0' (Fig. 6's first row pushes a '9' towards a '0'). Three iterations, not
-    # two: the mean MErr goes 0.79, 0.53, 0.29 (seed 0), and the third still fits ~30 s.
-    "quick": MnistCflConfig(
-        per_digit=400,
-        manipulator=ManipulatorConfig(
-            iterations=3, queries=400, alpha=0.5, train=replace(MNIST_TRAIN, hidden=100)
-        ),
-        digits=(0, 7, 9),
-    ),
-    # Supp. E: all ten one-vs-all machines, "a few" (5) iterations, C with 300 hidden units.
-    "paper": MnistCflConfig(),
-}
-
-
-def mnist_config(preset: str) -> MnistCflConfig:
-    return choose_preset(PRESETS, preset)
+# --------------------------------------------------------------------------- data
 
 
 def split_digits(
@@ -390,7 +286,7 @@ def digit_training_set(
     Half (``size // 2``) are ``digit``s, the rest random other digits, all drawn from
     ``pool`` (the manipulators' indices).
     """
-    digit = _check_digit(digit)
+    digit = check_digit(digit)
     generator = torch.Generator().manual_seed(seed)
     own = pool[labels[pool] == digit]
     other = pool[labels[pool] != digit]
@@ -406,75 +302,6 @@ def digit_training_set(
         ]
     )
     return chosen[torch.randperm(len(chosen), generator=generator)]
-
-
-@dataclass
-class MnistCflResult:
-    """What :func:`run_mnist_cfl` measured: Fig. 6 (top) per digit and averaged."""
-
-    config: MnistCflConfig
-    seed: int
-    annotators: Annotators
-    annotator_accuracy: float  # majority label == true label on the manipulators' real digits
-    annotator_unsure: float  # share of "?" answers on those digits
-    member_accuracy: list[float]
-    annotator_index: torch.Tensor  # into mnist(seed): the digits the annotators trained on
-    manipulator_index: torch.Tensor  # the manipulators' pool, disjoint from the above
-    training_index: dict[int, torch.Tensor]  # per digit: its D_csl, a subset of the pool
-    runs: dict[int, ManipulatorRun]  # per digit: Alg. 2's iterations (images, answers, nets)
-    merr: dict[int, list[float]]  # Eq. 2 per digit per iteration
-    mdist: dict[int, list[float]]  # Eq. 3
-    mean_merr: list[float]  # per iteration, averaged over digits (Fig. 6 top)
-    mean_mdist: list[float]
-    annotator_seconds: float
-    seconds: float
-
-
-def run_mnist_cfl(config: MnistCflConfig, seed: int) -> MnistCflResult:
-    """§4.2 / Supp. E: one ``d``-vs-all manipulator (Alg. 2) per digit, queried on annotators."""
-    seed_everything(seed)
-    start = time.perf_counter()
-    digits = mnist(seed)
-    annotator_index, manipulator_index = split_digits(digits.labels, config.annotator_share, seed)
-    annotators = train_annotators(digits.subset(annotator_index), config.annotators, seed)
-    annotator_seconds = time.perf_counter() - start
-    heldout = annotators.score(digits.subset(manipulator_index))
-    flat = digits.images.reshape(len(digits), N_PIXELS)
-    training_index, runs = {}, {}
-    for digit in progress(config.digits, desc="MNIST one-vs-all manipulators"):
-        index = digit_training_set(
-            digits.labels, manipulator_index, digit, config.per_digit, seed + digit
-        )
-        training_index[digit] = index
-        runs[digit] = learn_manipulator(
-            flat[index],
-            (digits.labels[index] == digit).long(),
-            one_vs_all_oracle(annotators, digit),
-            config.manipulator,
-            seed + 1000 * (digit + 1),  # each digit's C starts from its own seeds
-            binary=False,
-            desc=f"Alg. 2, '{digit}' vs all",
-        )
-    merr = {d: run.merr for d, run in runs.items()}
-    mdist = {d: run.mdist for d, run in runs.items()}
-    return MnistCflResult(
-        config=config,
-        seed=seed,
-        annotators=annotators,
-        annotator_accuracy=heldout["accuracy"],
-        annotator_unsure=heldout["unsure"],
-        member_accuracy=heldout["member_accuracy"],
-        annotator_index=annotator_index,
-        manipulator_index=manipulator_index,
-        training_index=training_index,
-        runs=runs,
-        merr=merr,
-        mdist=mdist,
-        mean_merr=torch.tensor(list(merr.values())).mean(dim=0).tolist(),
-        mean_mdist=torch.tensor(list(mdist.values())).mean(dim=0).tolist(),
-        annotator_seconds=annotator_seconds,
-        seconds=time.perf_counter() - start,
-    )
 
 
 def manipulator_chain(

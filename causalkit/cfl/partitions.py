@@ -1,5 +1,7 @@
 """Exact observational and causal partitions of a finite visual-causation model.
 
+Chalupka, Perona, Eberhardt, "Visual Causal Feature Learning", UAI 2015, §2 and Supp. A-B.
+
 The model is the paper's Eq. (1) / Fig. 2 with finitely many values: a hidden H (K values)
 generates an image I (N values), and a binary behaviour T depends on I and H, so H confounds
 I and T. Everything here is computed exactly from the probability tables, no sampling:

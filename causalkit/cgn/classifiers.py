@@ -1,4 +1,5 @@
-"""The classifiers of §4.3 (Table 2) and App. H (Table 5), trained on real and generated data.
+"""The classifiers of the CGN paper (Sauer & Geiger, ICLR 2021): §4.3 (Table 2) and App. H
+(Table 5), trained on real and generated data.
 
 Every classifier is the same CNN (:func:`causalkit.core.classifier.small_cnn`,
 App. C.4: "the same CNN architecture for all experiments and approaches"):
@@ -27,9 +28,8 @@ from torch import nn
 
 from causalkit.cgn.model import CGN, _check_real
 from causalkit.cgn.variants import MnistVariant, make_variant
+from causalkit.core import child_seed, get_device, progress
 from causalkit.core.classifier import fit_classifier, small_cnn
-from causalkit.core.device import get_device
-from causalkit.core.progress import progress
 from causalkit.core.validate import check_int
 
 # App. C.4: IRM on 2 environments (90 %, 100 %) or 5 (90, 92.5, 95, 97.5, 100 %).
@@ -176,16 +176,18 @@ def _fit_args(config: ClassifierConfig, seed: int) -> dict:
 def irm_environments(name: str, n_envs: int, seed: int = 0) -> list[MnistVariant]:
     """The IRM training environments of App. C.4 for variant ``name``.
 
-    Environment i has correlation ``IRM_ENVIRONMENTS[n_envs][i]`` and its own
-    seed (independent cue draws); the training digits are dealt out among the
-    environments (digit j to environment j mod n_envs), so IRM sees as many
-    images as Original does and no digit twice.
+    Environment i has correlation ``IRM_ENVIRONMENTS[n_envs][i]`` and its own child
+    seed (independent cue draws; environment i of 2 and of 5 share it); the training
+    digits are dealt out among the environments (digit j to environment j mod n_envs),
+    so IRM sees as many images as Original does and no digit twice.
     """
     if n_envs not in IRM_ENVIRONMENTS:
         raise ValueError(f"n_envs must be one of {sorted(IRM_ENVIRONMENTS)}, got {n_envs!r}")
     envs = []
     for i, p in enumerate(IRM_ENVIRONMENTS[n_envs]):
-        full = make_variant(name, "train", correlation=p, seed=seed * 10 + i + 1)
+        full = make_variant(
+            name, "train", correlation=p, seed=child_seed(seed, "irm-environment", i)
+        )
         envs.append(full.subset(torch.arange(i, len(full), n_envs)))
     return envs
 
@@ -205,11 +207,7 @@ def train_irm(envs: Sequence[MnistVariant], config: ClassifierConfig, seed: int 
     in the first epoch (plain ERM) to ``config.irm_penalty`` in the last. A ramp
     per step reached λ > 1 within a few steps and collapsed the CNN to a constant
     prediction (zero penalty, 10 % accuracy) on every variant. The final weight is
-    not in the paper; measured with 2 environments, width 16, seed 0 (train / test
-    accuracy): λ = 100 over 2 epochs 0.76 / 0.28 (colored), 0.47 / 0.11
-    (double-colored), the penalty winning before shape is learnt; λ = 10 over 4
-    epochs 0.94 / 0.42 and 0.84 / 0.12; over 8 epochs 0.96 / 0.49 and 1.00 / 0.18;
-    λ = 1 over 4 epochs 0.97 / 0.44 and 1.00 / 0.16. Hence the default 10.
+    not in the paper; the default 10 was chosen by the runs in ``docs/cgn-log.md``.
 
     Each step takes one batch from every environment. When λ > 1 the loss is
     divided by λ (as in the IRM reference code) so that the step size does not

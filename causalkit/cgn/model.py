@@ -1,54 +1,23 @@
-"""The CGN for the MNIST variants (Sauer & Geiger, ICLR 2021); its training: training.py.
-
-The generator is the SCM of App. B (MNIST column), one learned network per
-structural assignment and a fixed composer:
+"""The MNIST CGN (Sauer & Geiger, ICLR 2021, arXiv:2101.06046): the SCM of App. B.
 
     M := f_shape(Y_1, U_1),   F := f_text,1(Y_2, U_2),   B := f_text,2(Y_3, U_3),
     X_gen := C(M, F, B) = M ⊙ F + (1 − M) ⊙ B                       (Eq. 2)
 
-Each mechanism takes its own noise u ~ N(0, I) and class y (Fig. 2), so a
-counterfactual (§2.2–2.3) is one call with a different y per mechanism. For
-MNIST the paper supervises the composite adversarially against real images
-(§3.1, "applicable to simple datasets such as MNIST"), shapes the mask with
-L_shape (Eq. 3) and removes shape from the texture mechanisms with a
-patch-shuffling layer (§3.1, "Texture Mechanism").
-
-What the paper fixes, and what this module had to choose:
-
-* **Fixed by the paper.** The SCM and the composer (App. B, Eq. 2); a second
-  texture mechanism in place of a background mechanism (§3.1); Gaussian noise
-  and uniform labels (Fig. 2); the two shape-loss terms and τ = 0.1 "in all
-  experiments" (App. C.1); a shuffling layer "before the final output" of the
-  texture mechanism (§3.1); an adversarial loss for MNIST (§3.1); no
-  pre-training on MNIST (§4.1).
-* **Eq. 3 as printed.** Its second hinge reads max(0, μ − τ), which together
-  with the first would be |μ − τ| and pin μ_mask *at* τ; the text under it says
-  τ = 0.1 "means that μ_mask is forced to be in the interval of [0.1, 0.9]", so
-  the upper bound is 1 − τ (the authors' released ``MaskLoss`` uses [0.1, 0.9]
-  too). L_binary sums over pixels in Eq. 3; we average over them (bits per
-  pixel, in [0, 1]), which only rescales λ_binary and keeps it independent of
-  the image size (the released ``BinaryLoss`` also averages).
-* **Not in the paper.** App. B lists the SCMs only, no layers, and App. C gives
-  λ's, optimiser and patch sizes for ImageNet only. The layer lists below follow
-  the authors' released MNIST code (``mnists/models/cgn.py``: a linear layer to
-  8×8 maps, then upsample + 3×3 conv + batch norm + LeakyReLU(0.2) blocks; 32-d
-  noise, 32 base channels), with these changes: the label enters as a one-hot
-  vector rather than a learned embedding; the mask is a sigmoid of a conv logit
-  (the release clamps a batch-normalised output to [1e-4, 1 − 1e-4]); textures
-  end in a sigmoid, so every image lies in [0, 1] like the data of
-  :mod:`causalkit.cgn.variants` (the release uses tanh and [−1, 1] data); the
-  shuffle permutes 8×8 patches (the release instead tiles the output 2×2 and
-  takes a random 32×32 crop, a random cyclic shift that keeps shape); and the
-  discriminator is a conditional DCGAN one (see :class:`Discriminator`).
+One learned network per structural assignment and the fixed composer :func:`compose`.
+Each mechanism takes its own noise u ~ N(0, I) and class y (Fig. 2), so a counterfactual
+(§2.2–2.3) is one call with a different y per mechanism. The texture mechanisms end in the
+patch-shuffling layer of §3.1; the class-conditional :class:`Discriminator` supervises the
+composite for MNIST (§3.1); :func:`counterfactual_grid` draws Fig. 3's grids. The losses
+are in :mod:`~causalkit.cgn.losses`; what the paper leaves open and what this code chose
+is in ``docs/cgn-log.md``.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -63,27 +32,6 @@ NDF = 32  # discriminator base width
 # The paper gives no patch size for MNIST. 8×8 patches (a 4×4 grid) hold a stroke's
 # width and a Wildlife stripe period (4–8 px) but no whole digit (~20 px tall).
 PATCH_SIZE = 8
-TAU = 0.1  # App. C.1: "We set τ = 0.1 in all experiments"
-EPS = 1e-6  # keeps log2 finite where a sigmoid saturates to exactly 0 or 1
-
-
-class ShapeWeights(NamedTuple):
-    """λ_binary and λ_mask of L_shape (the λ_3, λ_4 of Eq. 4)."""
-
-    binary: float
-    mask: float
-
-
-# The paper gives the shape λ's for ImageNet only (λ_3 = 300, λ_4 = 500, next to
-# λ_1 = 100 on an L1 reconstruction). For MNIST the released configs weight
-# L_binary by 0.3 (double-colored and Wildlife; 0.1 for colored) next to the
-# adversarial loss and use no L_mask. With 0.3 our quick CGNs kept soft masks on
-# double-colored MNIST (L_binary 0.72 bits after 750 steps; Original + CGN test
-# accuracy 0.48, seed 0); with 1.0 the masks harden (0.13 bits) and the accuracies
-# rise on double-colored and Wildlife (0.62 and 0.80, from 0.48 and 0.73) while
-# colored stays at 0.89-0.92 (3.0 gave 0.57 on double-colored). L_mask, zero
-# inside [τ, 1 − τ] where every run stays, keeps the weight 0.5.
-MNIST_SHAPE_WEIGHTS = ShapeWeights(binary=1.0, mask=0.5)
 
 
 # --------------------------------------------------------------------------- validation
@@ -154,7 +102,7 @@ def compose(mask: torch.Tensor, foreground: torch.Tensor, background: torch.Tens
     return mask * foreground + (1 - mask) * background
 
 
-# --------------------------------------------------------------------------- Eq. 3
+# --------------------------------------------------------------------------- μ_mask (Eq. 3, §4.2)
 
 
 def mask_mean(mask: torch.Tensor) -> torch.Tensor:
@@ -164,46 +112,6 @@ def mask_mean(mask: torch.Tensor) -> torch.Tensor:
     1 the texture mechanism has taken over the image, near 0 the background has.
     """
     return _check_mask(mask).mean(dim=(1, 2, 3))
-
-
-def binary_mask_loss(mask: torch.Tensor) -> torch.Tensor:
-    """L_binary of Eq. 3: the pixelwise binary entropy of the mask, in bits.
-
-    −m log₂ m − (1 − m) log₂(1 − m) is 1 at m = 0.5 and 0 at m ∈ {0, 1}, so
-    minimising it pushes every pixel to background or object. Averaged over the
-    pixels (Eq. 3 sums them; see the module docstring) and over the batch (the
-    expectation over p(u, y)). Returns a scalar.
-    """
-    m = _check_mask(mask).clamp(EPS, 1 - EPS)
-    entropy = -m * torch.log2(m) - (1 - m) * torch.log2(1 - m)
-    return entropy.mean()
-
-
-def mask_size_loss(mask: torch.Tensor, tau: float = TAU) -> torch.Tensor:
-    """L_mask of Eq. 3: a hinge that keeps each image's μ_mask inside [τ, 1 − τ].
-
-    max(0, τ − μ) + max(0, μ − (1 − τ)), averaged over the batch. It is zero
-    inside the interval and rules out the trivial all-0 and all-1 masks; τ = 0.1
-    means the object covers 10–90 % of the image (App. C.1). Returns a scalar.
-    """
-    tau = _check_real("tau", tau, 0.0, 0.5)
-    mu = mask_mean(mask)
-    return (F.relu(tau - mu) + F.relu(mu - (1 - tau))).mean()
-
-
-def shape_loss(
-    mask: torch.Tensor, tau: float = TAU, weights: ShapeWeights = MNIST_SHAPE_WEIGHTS
-) -> torch.Tensor:
-    """L_shape of Eq. 3 with weights: λ_binary · L_binary + λ_mask · L_mask (cf. Eq. 4).
-
-    ``weights`` is a (binary, mask) pair of non-negative λ's; the default is
-    :data:`MNIST_SHAPE_WEIGHTS` (the paper states λ's for ImageNet only).
-    """
-    if not (isinstance(weights, tuple) and len(weights) == 2):
-        raise ValueError(f"weights must be a (binary, mask) pair, got {weights!r}")
-    binary = _check_real("weights[0] (λ_binary)", weights[0], 0.0, math.inf)
-    size = _check_real("weights[1] (λ_mask)", weights[1], 0.0, math.inf)
-    return binary * binary_mask_loss(mask) + size * mask_size_loss(mask, tau)
 
 
 # --------------------------------------------------------------------------- §3.1 texture bias
@@ -281,7 +189,9 @@ class ShapeMechanism(_Mechanism):
     """f_shape (App. B): (u, y) → mask m, (N, 1, 32, 32) in [0, 1].
 
     Linear(latent + classes → 2·ngf·8·8) → reshape → BN → [Upsample×2, Conv3×3
-    2·ngf → ngf, BN, LeakyReLU] → Upsample×2 → Conv3×3 ngf → 1 → sigmoid.
+    2·ngf → ngf, BN, LeakyReLU] → Upsample×2 → Conv3×3 ngf → 1 → sigmoid. The paper lists
+    no layers; these follow the authors' released MNIST code, with the changes listed in
+    ``docs/cgn-log.md`` (one-hot label, sigmoid mask, 8×8 patch shuffle).
     """
 
     def __init__(
@@ -538,33 +448,13 @@ class Discriminator(nn.Module):
         return self.net(torch.cat([x, onehot.expand(-1, -1, SIDE, SIDE)], dim=1))
 
 
-# Least-squares GAN targets (1 real, 0 fake), as the released MNIST training uses
-# (MSE on the discriminator output); the paper names no GAN objective.
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """The generator's side of the MNIST adversarial loss (§3.1): (D(x_gen) − 1)²."""
-    fake_logits = _check_tensor("fake_logits", fake_logits, 1)
-    return F.mse_loss(fake_logits, torch.ones_like(fake_logits))
-
-
-def discriminator_adversarial_loss(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor
-) -> torch.Tensor:
-    """The discriminator's side: ½[(D(x) − 1)² + D(x_gen)²]; detach x_gen first."""
-    real_logits = _check_tensor("real_logits", real_logits, 1)
-    fake_logits = _check_tensor("fake_logits", fake_logits, 1)
-    real = F.mse_loss(real_logits, torch.ones_like(real_logits))
-    fake = F.mse_loss(fake_logits, torch.zeros_like(fake_logits))
-    return (real + fake) / 2
-
-
 # --------------------------------------------------------------------------- Fig. 3 grids
 
 
 @contextmanager
 def one_cpu_thread() -> Iterator[None]:
-    # A grid is a few dozen 32×32 images: torch's intra-op threads cost far more than
-    # they save, and on a loaded 2-core machine one composite took ~340 ms with two
-    # threads (waiting for a descheduled worker) against ~2 ms with one.
+    # A grid is a few dozen 32×32 images: torch's intra-op threads cost far more than they
+    # save, and on a loaded CPU a render waits for a descheduled worker (docs/cgn-log.md).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,52 +1,19 @@
-"""The three MNIST variants of App. A.2 of the CGN paper, built from the shipped digits.
+"""The three MNIST variants of App. A.2 of the CGN paper (Sauer & Geiger, ICLR 2021,
+arXiv:2101.06046), built from the shipped digits.
 
-Sauer & Geiger (ICLR 2021) train and test on *colored*, *double-colored* and
-*Wildlife* MNIST: the label is encoded in the digit's shape, in its foreground
-color or texture and (double-colored, Wildlife) in its background color or
-texture. In training the spurious cues agree with the label (§4: "a correlation
-strength of at least 90 %"); in the test set they are random, so only the shape
-still predicts the label (Table 2).
+*Colored*, *double-colored* and *Wildlife* MNIST encode the label in the digit's shape,
+in its foreground color or texture and (double-colored, Wildlife) in its background
+color or texture. In training the spurious cues agree with the label (§4: "a
+correlation strength of at least 90 %"); in the test set they are random, so only the
+shape still predicts the label (Table 2).
 
-The choices this module makes, and why:
-
-* **Digits.** The 5,000 real digits of :func:`causalkit.data.mnist` (seed 0), cut
-  once by :func:`causalkit.data.stratified_split` into 4,000 training and 1,000
-  test digits. The cut is fixed rather than seeded per call, so a training set
-  and a test set can never share a digit whatever seeds they were built with.
-* **28 → 32 pixels.** Each digit is zero-padded by 2 pixels on every side, not
-  resized: padding keeps every stroke pixel exactly as drawn (resizing 28 → 32
-  would interpolate, or with nearest neighbours duplicate every seventh row and
-  column), and 32×32 with a 2-pixel margin is the classic LeNet input.
-* **Composition.** Every image is the composer of §3.1 (Eq. 2),
-  x = m ⊙ f + (1 − m) ⊙ b, with a *binary* shape mask m: the padded digit
-  thresholded at :data:`MASK_THRESHOLD`. A binary m means the returned masks
-  explain the images exactly, which is what the CGN's shape mechanism is pushed
-  towards (L_binary, App. C.1). The low threshold (the one the authors' released
-  loader binarises at) keeps the anti-aliased rim in the mask: the strokes are
-  thin, and §4.1 notes that the object texture "is only observable on the
-  relatively thin digits".
-* **Colors.** App. A.2 (after Kim et al., 2019): ten distinct class colors; each
-  colored image draws its color from a normal around its class color. The paper
-  calls σ the "variance" and sets σ = 0.02; we read σ as the *standard deviation*
-  per RGB channel on the [0, 1] scale (``color_std``), the symbol's usual
-  meaning. Read as a variance (the authors' released loader names Kim et al.'s
-  file "jitter_var_0.020"), it would be a standard deviation of about 0.14:
-  pass ``color_std=0.02 ** 0.5`` for that reading.
-  Double-colored MNIST uses a second palette for the background ("the same
-  procedure", App. A.2): dark where the digit palette is bright, so that a digit
-  stays visible on every background the random test assignment can give it.
-* **Textures.** App. A.2 crops 32×32 patches from ten DTD "striped" images
-  (foreground) and ten DTD "veiny" ones (background). DTD cannot be had offline,
-  so :class:`TextureFamily` paints them: one large seeded image per family, which
-  varies across its extent (warped stripes of varying thickness; veins at two
-  scales) so that, like the paper's "multi-modal" textures, crops "can look quite
-  different". As in the paper, textures get no noise: the crop is the randomness.
-* **Correlation.** ``correlation`` p is the probability that a mechanism uses the
-  image's own class (see :func:`make_variant` for the exact rule), drawn
-  separately for the foreground and the background, which are separate
-  mechanisms with separate label inputs in the SCM of App. B. That makes the
-  IRM environments of §4.3 / App. C.4 (90 %, 92.5 %, ..., 100 %) and the
-  environments of Table 5 (App. H) one argument each.
+Every image is the composer of Eq. 2, x = m ⊙ f + (1 − m) ⊙ b, with the padded digit's
+binary mask m, a jittered class color or a crop of a class texture as f, and black, a
+second palette's color or a second texture as b. The 5,000 digits of
+:func:`causalkit.data.mnist` are cut once into 4,000 training and 1,000 test digits.
+The textures stand in for the DTD photographs of App. A.2, which cannot be had
+offline: :class:`TextureFamily` paints them. Why each choice (padding, mask threshold,
+σ, palettes, textures, the correlation rule) is what it is: ``docs/cgn-log.md``.
 """
 
 from __future__ import annotations
@@ -62,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from causalkit.core import child_seed
 from causalkit.core.validate import check_int
 from causalkit.data import mnist, stratified_split
 
@@ -153,7 +121,9 @@ def _veiny(index: int, rng: np.random.Generator) -> np.ndarray:
 def _bank(kind: str, seed: int) -> torch.Tensor:
     """The ten families of one kind, (10, 3, TEXTURE_SIDE, TEXTURE_SIDE); read-only."""
     painter = _striped if kind == "striped" else _veiny
-    # One stream per (seed, kind, family), so a family never depends on the others.
+    # One SeedSequence stream per (seed, kind, family), so a family never depends on the
+    # others. Kept as it was (not child_seed): the families are painted once for every run,
+    # and a repaint would change every Wildlife image (docs/cgn-log.md, "Seeds").
     images = [
         painter(index, np.random.default_rng([seed, TEXTURE_KINDS.index(kind), index]))
         for index in range(N_CLASSES)
@@ -320,7 +290,8 @@ def make_variant(
     builds with the same seed but different p are nested (an image whose cue
     agrees at p agrees at every larger p), so give environments that should be
     independent different seeds.
-    ``color_std`` is σ of the color noise; ``texture_seed`` picks the texture
+    ``color_std`` is σ of the color noise, read as a standard deviation (App. A.2 calls
+    it the "variance"; pass ``0.02 ** 0.5`` for that reading); ``texture_seed`` picks the texture
     families, which are the same for train and test as they were in the paper.
     """
     if name not in VARIANTS:
@@ -341,8 +312,7 @@ def make_variant(
         raise ValueError(f"color_std must be a finite number >= 0, got {color_std!r}")
 
     index, labels, masks = _split_digits()[split]
-    state = np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0]
-    generator = torch.Generator().manual_seed(int(state))
+    generator = torch.Generator().manual_seed(child_seed(seed, split))
     fg_classes = _assign(labels, correlation, generator)
     # Drawn for colored MNIST too (then dropped), so that the three variants of
     # one seed give every digit the same classes and differ only in appearance.

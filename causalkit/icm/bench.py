@@ -2,8 +2,8 @@
 
 ``python -m causalkit.icm.bench [--experts 10] [--width 32] [--repeats 5]`` prints a
 table: a forward pass of every expert on a minibatch of 32 (both execution modes of
-:class:`~causalkit.icm.models.Committee`), one expert alone, and a whole
-:func:`~causalkit.icm.competition.competition_step` (forward, discriminator on every
+:class:`~causalkit.icm.model.Committee`), one expert alone, and a whole
+:func:`~causalkit.icm.train.competition_step` (forward, discriminator on every
 output, winner-only backward, both updates). §3.2 asks that an iteration cost about
 one forward pass of all experts, not one per expert.
 """
@@ -17,8 +17,8 @@ from collections.abc import Callable
 import torch
 
 from causalkit.core import describe_device, flush_denormal, get_device
-from causalkit.icm.competition import competition_step
-from causalkit.icm.models import Committee, Discriminator, ExpertAdam
+from causalkit.icm.model import Committee, Discriminator, ExpertAdam
+from causalkit.icm.train import competition_step
 
 
 def _median_seconds(action: Callable[[], object], repeats: int) -> float:

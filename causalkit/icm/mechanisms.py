@@ -1,4 +1,4 @@
-"""The ten mechanisms of App. C, and the data they act on (§4).
+"""The data of §4: real digits split three ways, and the ten mechanisms of App. C acting on them.
 
 Digits are zero-padded from 28x28 to 32x32 and scaled to [0, 1] *before* any
 mechanism is applied (§4), so a 4-pixel translation pushes ink into the padding
@@ -7,8 +7,12 @@ rather than off the image. Images are (N, 1, 32, 32) float tensors throughout.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
+
+from causalkit.data import mnist, stratified_split
 
 SIDE = 32
 SHIFT = 4  # App. C: translations by 4 pixels
@@ -126,3 +130,53 @@ def apply_mechanisms(
 def random_mechanisms(n: int, generator: torch.Generator) -> torch.Tensor:
     """``n`` mechanism indices drawn uniformly; the learner is never told which acted."""
     return torch.randint(len(MECHANISMS), (n,), generator=generator)
+
+
+@dataclass(frozen=True)
+class IcmData:
+    """Three disjoint sets of real digits, padded to 32x32 (§4).
+
+    ``canonical`` is the sample from P the discriminator sees as real. ``hidden`` are
+    the digits the learner only ever sees *transformed*: none of them appears in
+    ``canonical``, so no transformed example has its original to be matched against
+    (the property §4 gets by halving MNIST's training set). ``test`` is held out for
+    every measurement.
+    """
+
+    canonical: torch.Tensor
+    canonical_labels: torch.Tensor
+    hidden: torch.Tensor
+    hidden_labels: torch.Tensor  # for the measuring classifier only; Alg. 1 never reads them
+    test: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def icm_data(seed: int = 0, fractions: tuple[float, float, float] = (0.4, 0.4, 0.2)) -> IcmData:
+    """Split the 5,000 shipped digits (stratified) into canonical, hidden and test parts."""
+    digits = mnist(seed)
+    canonical, hidden, test = stratified_split(digits.labels, fractions, seed)
+    images = pad_to_32(digits.images)
+    labels = digits.labels
+    return IcmData(
+        images[canonical],
+        labels[canonical],
+        images[hidden],
+        labels[hidden],
+        images[test],
+        labels[test],
+    )
+
+
+def draw_transformed(
+    hidden: torch.Tensor, n: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` examples of D_Q: random hidden digits, each through a random mechanism.
+
+    The mechanism is drawn afresh at every draw. §4 transforms 30,000 digits once;
+    with 2,000 hidden digits here, re-drawing gives the experts the variety of a large
+    D_Q while keeping what matters: the learner never sees a transformed digit's original.
+    Returns the images and the mechanism indices (for measuring only; training ignores them).
+    """
+    mechanisms = random_mechanisms(n, generator)
+    picked = hidden[torch.randint(len(hidden), (n,), generator=generator)]
+    return apply_mechanisms(picked, mechanisms, generator), mechanisms

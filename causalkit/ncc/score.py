@@ -1,4 +1,6 @@
-"""Score a cause-effect CSV (Tübingen layout) with a trained NCC: P(A → B) per row."""
+"""``python -m causalkit ncc score``: P(A → B) per row of a cause-effect CSV (Tübingen layout),
+scored by the NCC of Lopez-Paz et al., "Discovering Causal Signals in Images" (CVPR 2017,
+https://arxiv.org/abs/1605.08179)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from causalkit.data import read_pairs_csv
-from causalkit.ncc.experiment import ncc_config, score_pairs, trained_ncc
+from causalkit.ncc.experiment import config, result
 
 
 def score_csv(
@@ -19,11 +21,10 @@ def score_csv(
     ``read_pairs_csv`` rejected. The preset's model is trained first if it is not cached.
     """
     pairs_file = read_pairs_csv(path)
-    config = ncc_config(preset)
+    run_config = config(preset)
     table = pd.DataFrame({"SampleID": [p.sample_id for p in pairs_file.pairs]})
     if pairs_file.pairs:
-        model = trained_ncc(config, seed)
-        table["p_a_causes_b"] = score_pairs(model, pairs_file.pairs, config, seed)
+        table["p_a_causes_b"] = result(run_config, seed).score_pairs(pairs_file.pairs)
     else:
         table["p_a_causes_b"] = pd.Series(dtype=float)
     return table, pairs_file.rejected

@@ -1,26 +1,23 @@
-"""§3.1: synthetic cause-effect pairs from a heteroscedastic additive noise model.
+"""§3.1 of Lopez-Paz et al., "Discovering Causal Signals in Images" (CVPR 2017,
+https://arxiv.org/abs/1605.08179): synthetic cause-effect pairs from a heteroscedastic
+additive noise model, y_ij = f_i(x_ij) + v_ij e_ij, shown in both directions (Eq. 4) and
+optionally as a permuted, uncorrelated copy labelled ½ (§4.2).
 
-y_ij = f_i(x_ij) + v_ij e_ij (§3.1), every pair shown in both directions (Eq. 4), and
-optionally a permuted, uncorrelated copy labelled ½ (§4.2).
+:func:`draw_params` is §3.1's parameter distribution, written once: training
+(:func:`sample_causal`, :func:`sample_pairs`) and the playground panel both draw from it.
+:func:`pair_from_params` builds one pair from explicit parameters (what a panel varies).
 
-Two layers: :func:`pair_from_params` builds one pair from explicit parameters (what an
-interactive panel varies), :func:`sample_pairs` draws the parameters at random as §3.1
-says and builds many pairs at once, vectorised with NumPy.
+Where the text leaves a choice open, the choice is a field of :class:`GeneratorConfig`
+(what each reading scored is in ``docs/ncc-log.md``):
 
-Where the text leaves a choice open, this module decides, and the decision is a field
-of :class:`GeneratorConfig` so it can be measured (the log is in ``experiment.py``):
-
-* "Gaussian(0, v)": ``noise="sd"`` reads v as the standard deviation (so the noise can
-  reach 25× the unit-variance signal with the heteroscedastic factor up to 5);
-  ``noise="variance"`` reads it as the variance.
+* "Gaussian(0, v)": ``noise="sd"`` reads v as the standard deviation, ``noise="variance"``
+  as the variance.
 * Knot placement: the d knots of both splines are evenly spaced over the support of
   Eq. 3 (the RCC generator of ref. [17]/[18] uses ``linspace`` the same way).
 * "Cubic Hermite spline": ``slopes="finite-difference"`` takes each knot's slope as the mean
-  of its two neighbouring secants (one-sided at the ends), the textbook cubic Hermite spline,
-  which may overshoot its knots; ``slopes="pchip"`` uses the monotone slopes of Fritsch &
-  Carlson (scipy's ``PchipInterpolator``, Matlab's ``pchip``), which never do. Over 15 seeds
-  NCC scored 0.702 on Tübingen with the first and 0.681 with the second (log in
-  ``experiment.py``).
+  of its two neighbouring secants (one-sided at the ends), the textbook spline, which may
+  overshoot its knots; ``slopes="pchip"`` uses the monotone slopes of Fritsch & Carlson
+  (scipy's ``PchipInterpolator``), which never do.
 * "Smoothing spline" for v_ij: the least-squares cubic through the d knots, i.e. the
   spline with no interior knots that ``scipy.interpolate.UnivariateSpline`` fits first;
   it interpolates 4 knots and smooths 5. Its absolute value scales the noise.
@@ -264,22 +261,84 @@ def pair_from_params(
     return x[0], y[0]
 
 
-def random_params(
-    rng: np.random.Generator, n_points: int = 1000, config: GeneratorConfig | None = None
-) -> PairParams:
-    """One draw of §3.1's parameters (what :func:`sample_pairs` draws for every pair)."""
-    config = config or GeneratorConfig()
-    k = int(rng.integers(1, MAX_COMPONENTS + 1))
-    r, s = rng.uniform(0, config.mixture_scale, 2)
-    d = int(rng.choice(KNOT_CHOICES))
-    return PairParams(
-        weights=np.abs(rng.standard_normal(k)),
-        means=r * rng.standard_normal(k),
-        sds=np.abs(s * rng.standard_normal(k)),
-        mechanism_knots=rng.standard_normal(d),
-        noise_level=float(rng.uniform(0, config.noise_max)),
-        hetero_knots=rng.uniform(0, config.hetero_max, d),
-        n_points=n_points,
+@dataclass(frozen=True)
+class ParamDraws:
+    """n draws of §3.1's parameters; mixtures are padded to MAX_COMPONENTS components.
+
+    The mixture is kept as unit draws and scales (means = r · unit_means, sds =
+    |s · unit_sds|) and as weights before the k-component cut, so that a panel can
+    vary k, r and s with a slider and keep the rest of a draw.
+    """
+
+    components: np.ndarray  # (n,) k ~ RandomInteger[1, 5]
+    mixture_scales: np.ndarray  # (2, n) r, s ~ U[0, mixture_scale]
+    raw_weights: np.ndarray  # (n, 5) |N(0, 1)|; the first k are the mixture's weights
+    unit_means: np.ndarray  # (n, 5) N(0, 1)
+    unit_sds: np.ndarray  # (n, 5) N(0, 1)
+    mechanism_knots: list[np.ndarray]  # d ~ RandomInteger(4, 5) values ~ N(0, 1) each
+    noise_level: np.ndarray  # (n,) v ~ U[0, noise_max]
+    hetero_knots: list[np.ndarray]  # d values ~ U[0, hetero_max] each
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(n, 5) mixture weights, zero beyond each pair's k components."""
+        active = np.arange(MAX_COMPONENTS)[None, :] < self.components[:, None]
+        weights = self.raw_weights * active
+        weights[:, 0] = np.maximum(weights[:, 0], 1e-12)  # a mixture always has mass somewhere
+        return weights
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.mixture_scales[0][:, None] * self.unit_means
+
+    @property
+    def sds(self) -> np.ndarray:
+        return np.abs(self.mixture_scales[1][:, None] * self.unit_sds)
+
+
+def draw_params(n: int, rng: np.random.Generator, config: GeneratorConfig) -> ParamDraws:
+    """n draws of §3.1's parameters: the one copy of its distribution, which training
+    (:func:`sample_causal`) and the playground panel both use."""
+    if n < 1:
+        raise ValueError(f"need n >= 1 draws, got n={n}")
+    # The draws keep this order: the cached training pools depend on it.
+    components = rng.integers(1, MAX_COMPONENTS + 1, n)
+    mixture_scales = rng.uniform(0, config.mixture_scale, (2, n))
+    raw_weights = np.abs(rng.standard_normal((n, MAX_COMPONENTS)))
+    unit_means = rng.standard_normal((n, MAX_COMPONENTS))
+    unit_sds = rng.standard_normal((n, MAX_COMPONENTS))
+    d = rng.choice(KNOT_CHOICES, n)
+    mechanism_knots = [rng.standard_normal(di) for di in d]
+    noise_level = rng.uniform(0, config.noise_max, n)
+    hetero_knots = [rng.uniform(0, config.hetero_max, di) for di in d]
+    return ParamDraws(
+        components,
+        mixture_scales,
+        raw_weights,
+        unit_means,
+        unit_sds,
+        mechanism_knots,
+        noise_level,
+        hetero_knots,
+    )
+
+
+def pairs_from_draws(
+    draws: ParamDraws, m: int, rng: np.random.Generator, config: GeneratorConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (x, y) of shape (n, m), X → Y, that ``draws`` describe."""
+    if m < 10:
+        raise ValueError(f"need pairs of m >= 10 points, got m={m}")
+    return _build(
+        draws.weights,
+        draws.means,
+        draws.sds,
+        draws.mechanism_knots,
+        draws.noise_level,
+        draws.hetero_knots,
+        m,
+        rng,
+        config,
     )
 
 
@@ -290,18 +349,7 @@ def sample_causal(
     if n < 1 or m < 10:
         raise ValueError(f"need n >= 1 pairs of m >= 10 points, got n={n}, m={m}")
     config = config or GeneratorConfig()
-    k = rng.integers(1, MAX_COMPONENTS + 1, n)
-    active = np.arange(MAX_COMPONENTS)[None, :] < k[:, None]  # pad mixtures to 5 components
-    r, s = rng.uniform(0, config.mixture_scale, (2, n, 1))
-    weights = np.abs(rng.standard_normal((n, MAX_COMPONENTS))) * active
-    weights[:, 0] = np.maximum(weights[:, 0], 1e-12)  # a mixture always has mass somewhere
-    means = r * rng.standard_normal((n, MAX_COMPONENTS))
-    sds = np.abs(s * rng.standard_normal((n, MAX_COMPONENTS)))
-    d = rng.choice(KNOT_CHOICES, n)
-    mech = [rng.standard_normal(di) for di in d]
-    level = rng.uniform(0, config.noise_max, n)
-    hetero = [rng.uniform(0, config.hetero_max, di) for di in d]
-    return _build(weights, means, sds, mech, level, hetero, m, rng, config)
+    return pairs_from_draws(draw_params(n, rng, config), m, rng, config)
 
 
 def sample_pairs(

@@ -1,15 +1,40 @@
 """Unsupervised Learning of Causal Relationships from Unstructured Data: a VAE whose prior is a SEM.
 
-:mod:`causalkit.semvae.sem` holds the maths: mean and covariance propagation of a linear
-additive-noise SEM (Thm. 2), its linearisation at a pivot (Thm. 3), the Gaussian KL of the
-ELBO, the maximal DAG (Prop. 1), Gumbel-softmax edge masks and the sparsity term (§4.5), and
-the structural Hamming distance of App. G. :mod:`causalkit.semvae.models` holds the networks
-and losses of §5.1 (ovals, App. E) and §5.2 (Mario clips, App. F).
-:mod:`causalkit.semvae.ovals_experiment` trains and measures the three oval VAEs (Fig. 1-3),
-:mod:`causalkit.semvae.mario_experiment` the temporal model's sparsity sweep, learned graph,
-interventions and extrapolation (Fig. 4, 6, 7, 10, 11).
+Anonymous authors, ICLR submission under double-blind review (no public link known).
+
+The lifecycle: ``result(config(preset), seed)`` gives the trained :class:`Result`.
+
+- ``experiment.py``: :class:`SemvaeConfig`, ``PRESETS``, ``config``, ``result``, ``Result``.
+- ``sem.py``: the SEM prior's maths: Thm. 2's moments, Thm. 3's linearisation, the KL.
+- ``graph.py``: maximal DAGs (Prop. 1), Gumbel-softmax edges and sparsity (§4.5), SHD (App. G).
+- ``model.py``: the oval VAEs and their losses (§5.1, App. E), the shared encoder blocks.
+- ``temporal.py``: the temporal causal-prior VAE of the Mario clips, do() and roll-out (§5.2).
+- ``train.py``: the training loops of both experiments.
+- ``analysis.py``: what the models learned, as numbers (Fig. 2, 4, 6, 7; App. G's SHD).
+- ``ovals.py``: the ovals-on-a-parabola images (§5.1, App. E).
+- ``mario.py``: the three-frame clips of a character in linear motion (§5.2, App. F).
 """
 
+from causalkit.semvae.experiment import (
+    PRESETS,
+    MarioConfig,
+    OvalsConfig,
+    Result,
+    SemvaeConfig,
+    config,
+    result,
+)
+from causalkit.semvae.graph import (
+    edge_probabilities,
+    expected_graph_size,
+    extract_graph,
+    maximal_dag,
+    sample_edge_mask,
+    sparsity_penalty,
+    structural_hamming_distance,
+    temporal_maximal_dag,
+    temporal_structural_hamming_distance,
+)
 from causalkit.semvae.mario import (
     MARIO_SPRITE,
     POSITION_VARIABLES,
@@ -19,26 +44,20 @@ from causalkit.semvae.mario import (
     render_frames,
     sprite_position,
 )
-from causalkit.semvae.models import (
+from causalkit.semvae.model import (
     CausalOvalVAE,
     GaussianEncoder,
-    LinearTemporalSEM,
     OvalVAE,
     QuadraticSEM,
-    TemporalCausalVAE,
-    TemporalVAELoss,
     VAELoss,
     beta_vae_loss,
     causal_prior_kl,
     causal_vae_loss,
     decode_from_noise,
-    extrapolate,
-    intervene,
     monte_carlo_prior_kl,
     posterior_pivot_kl,
     prior_kl,
     standard_normal_kl,
-    temporal_vae_loss,
 )
 from causalkit.semvae.ovals import (
     OVAL_FACTORS,
@@ -54,35 +73,39 @@ from causalkit.semvae.ovals import (
 from causalkit.semvae.sem import (
     ancestral_sample,
     anm_log_prob,
-    edge_probabilities,
-    expected_graph_size,
-    extract_graph,
     gaussian_kl,
     linear_sem_moments,
     linearise_sem,
     local_gaussian_prior,
-    maximal_dag,
     propagation_matrix,
-    sample_edge_mask,
-    sparsity_penalty,
-    structural_hamming_distance,
-    temporal_maximal_dag,
-    temporal_structural_hamming_distance,
+)
+from causalkit.semvae.temporal import (
+    LinearTemporalSEM,
+    TemporalCausalVAE,
+    TemporalVAELoss,
+    extrapolate,
+    intervene,
+    temporal_vae_loss,
 )
 
 __all__ = [
     "MARIO_SPRITE",
     "OVAL_FACTORS",
     "POSITION_VARIABLES",
+    "PRESETS",
     "QUICK_OVAL_GRID",
     "CausalOvalVAE",
     "GaussianEncoder",
     "LinearTemporalSEM",
     "MarioClips",
+    "MarioConfig",
     "OvalDataset",
     "OvalGrid",
     "OvalVAE",
+    "OvalsConfig",
     "QuadraticSEM",
+    "Result",
+    "SemvaeConfig",
     "TemporalCausalVAE",
     "TemporalVAELoss",
     "VAELoss",
@@ -92,6 +115,7 @@ __all__ = [
     "beta_vae_loss",
     "causal_prior_kl",
     "causal_vae_loss",
+    "config",
     "decode_from_noise",
     "edge_probabilities",
     "expected_graph_size",
@@ -114,6 +138,7 @@ __all__ = [
     "prior_kl",
     "propagation_matrix",
     "render_frames",
+    "result",
     "sample_edge_mask",
     "sparsity_penalty",
     "sprite_position",

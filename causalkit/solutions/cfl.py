@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from causalkit.cfl.experiment import GratingConfig, cached_grating, load_causal_net
+from causalkit import cfl
 from causalkit.cfl.grating import GratingWorld, causal_class, grating_partitions
-from causalkit.cfl.manipulator import greedy_binary_manipulation
+from causalkit.cfl.model import greedy_binary_manipulation
 
 
 def exercise_1_equal_effects() -> str:
@@ -28,17 +28,15 @@ def exercise_3_alpha_tradeoff(
 ) -> dict[float, dict[str, float]]:
     """Manipulate the same images with the trained C at several α: a larger α buys
     smaller changes (MDist) at the price of more failures (MErr)."""
-    config = GratingConfig()
-    result = cached_grating(config, seed)
-    net = load_causal_net(result["net"])
-    images = result["observed_images"][:n]
-    side = config.world.side
+    run = cfl.result(cfl.config("quick"), seed).grating[0]  # trained by the notebook
+    net, world = run.net, run.world
+    images = run.observed_images[:n]
     flat = images.reshape(n, -1)
-    targets = 1 - causal_class(config.world, images)
+    targets = 1 - causal_class(world, images)
     summary = {}
     for alpha in alphas:
         manipulated = greedy_binary_manipulation(net, flat, targets, alpha)
-        answers = causal_class(config.world, manipulated.reshape(n, side, side))
+        answers = causal_class(world, manipulated.reshape(n, world.side, world.side))
         summary[alpha] = {
             "merr": float((answers != targets).float().mean()),
             "mdist": float((manipulated != flat).float().sum(dim=1).mean()),

@@ -6,11 +6,10 @@ import dataclasses
 
 import torch
 
+from causalkit.cgn import compose, config, make_variant, orient_roles, result, swap_roles
 from causalkit.cgn.classifiers import MECHANISMS, generate, train_augmented, train_original
-from causalkit.cgn.experiment import cgn_result, experiment_config, trained_cgn
-from causalkit.cgn.model import compose, orient_roles, swap_roles
-from causalkit.cgn.training import load_cgn
-from causalkit.cgn.variants import make_variant
+from causalkit.cgn.train import load_cgn
+from causalkit.core import child_seed
 from causalkit.core.classifier import accuracy, predict
 
 
@@ -23,14 +22,15 @@ def exercise_1_who_is_the_classifier_listening_to(
     Returns classifier ("original", "cgn") → mechanism ("shape", "fg", "bg") → fraction.
     The Original classifier follows a color; Original + CGN follows the shape.
     """
-    config = experiment_config(preset)
+    run = result(config(preset), seed)
+    clf = run.config.classifier
     train = make_variant("double_colored", "train")
-    cgn = trained_cgn("double_colored", preset, seed)
+    cgn = run.cgn("double_colored")
     nets = {
-        "original": train_original(train, config.classifier, seed),
-        "cgn": train_augmented(train, cgn, config.classifier, counterfactual=True, seed=seed),
+        "original": train_original(train, clf, seed),
+        "cgn": train_augmented(train, cgn, clf, counterfactual=True, seed=seed),
     }
-    probe = generate(cgn, 3 * n, counterfactual=True, seed=seed + 1)
+    probe = generate(cgn, 3 * n, counterfactual=True, seed=child_seed(seed, "probe"))
     distinct = (probe["shape"] != probe["fg"]) & (probe["fg"] != probe["bg"])
     distinct &= probe["shape"] != probe["bg"]
     images = probe["images"][distinct][:n]
@@ -49,12 +49,12 @@ def exercise_2_counterfactuals_per_noise(
 ) -> dict[int, float]:
     """Original + CGN on colored MNIST with 1 and 10 counterfactuals per noise u (App. A.3):
     test accuracy per ratio, the number of counterfactuals held fixed."""
-    config = experiment_config(preset)
+    run = result(config(preset), seed)
     train, test = make_variant("colored", "train"), make_variant("colored", "test")
-    cgn = trained_cgn("colored", preset, seed)
+    cgn = run.cgn("colored")
     answer = {}
     for ratio in ratios:
-        clf = dataclasses.replace(config.classifier, per_noise=ratio)
+        clf = dataclasses.replace(run.config.classifier, per_noise=ratio)
         net = train_augmented(train, cgn, clf, counterfactual=True, seed=seed)
         answer[ratio] = accuracy(net, test.images, test.labels)
     return answer
@@ -67,23 +67,25 @@ def exercise_3_the_composers_symmetry(preset: str = "quick", seed: int = 0) -> d
     An inverted copy (:func:`swap_roles`) is the other representative of the same SCM;
     :func:`orient_roles` must turn it back.
     """
-    result = cgn_result("wildlife", experiment_config(preset).cgn, seed)
-    cgn = load_cgn(result, "cpu")
+    # Private copies on the CPU: one of them is inverted below.
+    training = result(config(preset), seed).training("wildlife")
+    cgn = load_cgn(training, "cpu")
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         out = cgn.sample(256, g, counterfactual=True)
         flipped = compose(1 - out["mask"], out["background"], out["foreground"])
         symmetry_gap = (flipped - out["composite"]).abs().max().item()
 
-        inverted = load_cgn(result, "cpu")
+        inverted = load_cgn(training, "cpu")
         swap_roles(inverted)
         swapped = orient_roles(inverted)
         inputs = cgn.sample_inputs(
-            256, torch.Generator().manual_seed(seed + 1), counterfactual=True
+            256, torch.Generator().manual_seed(child_seed(seed, "inputs")), counterfactual=True
         )
         args = {k: v for k, v in inputs.items() if k != "counterfactual"}
-        a = cgn(**args, generator=torch.Generator().manual_seed(7))["composite"]
-        b = inverted(**args, generator=torch.Generator().manual_seed(7))["composite"]
+        shuffle = child_seed(seed, "shuffle")  # one patch shuffle for both models
+        a = cgn(**args, generator=torch.Generator().manual_seed(shuffle))["composite"]
+        b = inverted(**args, generator=torch.Generator().manual_seed(shuffle))["composite"]
     return {
         "symmetry_gap": symmetry_gap,
         "orient_swapped": float(swapped),

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import torch
 
+from causalkit import icm
+from causalkit.core import child_seed
 from causalkit.core.classifier import accuracy
-from causalkit.icm.competition import icm_data, judge, load_committee
-from causalkit.icm.experiment import committee_run, icm_config, trained_classifier
 from causalkit.icm.glyphs import glyph_images
 from causalkit.icm.mechanisms import MECHANISMS, apply_mechanism, translate
-from causalkit.icm.models import Committee
+from causalkit.icm.model import Committee
+from causalkit.icm.train import judge
 
 
-def _trained(preset: str, seed: int):
-    config = icm_config(preset)
-    run = committee_run(config, seed)
-    committee, discriminator = load_committee(run, config.competition)
-    return config, run, committee, discriminator
+def _trained(preset: str, seed: int) -> icm.Result:
+    return icm.result(icm.config(preset), seed)
 
 
 @torch.no_grad()
@@ -36,9 +34,9 @@ def exercise_1_who_undoes_what(
     mechanism's test digits: a specialised expert brings them much closer to the clean
     digits than they were. Returns, per mechanism, the expert, its share of wins and
     both errors."""
-    _, run, committee, _ = _trained(preset, seed)
-    matrix = run["final"]["matrix"]
-    clean = icm_data(seed).test[:n]
+    run = _trained(preset, seed)
+    matrix = run.final["matrix"]
+    clean = run.data.test[:n]
     generator = torch.Generator().manual_seed(seed)
     answer = {}
     for m, name in enumerate(MECHANISMS):
@@ -48,7 +46,7 @@ def exercise_1_who_undoes_what(
             "expert": expert,
             "share": matrix[m, expert].item(),
             "error_transformed": _error(transformed, clean),
-            "error_expert": _error(_through(committee, expert, transformed), clean),
+            "error_expert": _error(_through(run.committee, expert, transformed), clean),
         }
     return answer
 
@@ -59,8 +57,8 @@ def exercise_2_undo_a_known_chain(preset: str = "quick", seed: int = 0) -> dict[
     exactly when each expert inverts its mechanism; the paper's order (denoise first)
     asks the denoiser to work on an inverted, shifted symbol it never saw. Both are
     measured; which wins depends on how well each expert generalises."""
-    _, run, committee, _ = _trained(preset, seed)
-    dominant = run["final"]["matrix"].argmax(dim=1)
+    run = _trained(preset, seed)
+    dominant = run.final["matrix"].argmax(dim=1)
     expert_for = {name: int(dominant[m]) for m, name in enumerate(MECHANISMS)}
     clean, _ = glyph_images()
     generator = torch.Generator().manual_seed(seed)
@@ -72,7 +70,7 @@ def exercise_2_undo_a_known_chain(preset: str = "quick", seed: int = 0) -> dict[
     def undo(order: tuple[str, ...]) -> torch.Tensor:
         images = transformed
         for name in order:
-            images = _through(committee, expert_for[name], images)
+            images = _through(run.committee, expert_for[name], images)
         return images
 
     return {
@@ -87,18 +85,18 @@ def exercise_3_is_the_judge_right(
 ) -> dict[str, dict]:
     """Per mechanism: how often Alg. 1's winner is the mechanism's dominant expert, and the
     error of the winner's output against the dominant expert's output."""
-    _, run, committee, discriminator = _trained(preset, seed)
-    dominant = run["final"]["matrix"].argmax(dim=1)
-    clean = icm_data(seed).test[-n:]  # digits the Fig. 5 matrix did not necessarily use
-    generator = torch.Generator().manual_seed(seed + 7)
+    run = _trained(preset, seed)
+    dominant = run.final["matrix"].argmax(dim=1)
+    clean = run.data.test[-n:]  # digits the Fig. 5 matrix did not necessarily use
+    generator = torch.Generator().manual_seed(child_seed(seed, "exercise-3-judge"))
     answer = {}
     for m, name in enumerate(MECHANISMS):
         transformed = apply_mechanism(clean, name, generator)
-        scores, winners_output = judge(committee, discriminator, transformed)
+        scores, winners_output = judge(run.committee, run.discriminator, transformed)
         answer[name] = {
             "agreement": (scores.argmax(dim=1) == dominant[m]).float().mean().item(),
             "error_winner": _error(winners_output, clean),
-            "error_dominant": _error(_through(committee, int(dominant[m]), transformed), clean),
+            "error_dominant": _error(_through(run.committee, int(dominant[m]), transformed), clean),
         }
     return answer
 
@@ -106,13 +104,12 @@ def exercise_3_is_the_judge_right(
 def exercise_4_half_a_shift(preset: str = "quick", seed: int = 0) -> dict[str, object]:
     """Digits shifted 2 pixels down (training used 4). Returns the experts that win, the
     classifier's accuracy on the shifted digits and on the winners' outputs."""
-    config, _, committee, discriminator = _trained(preset, seed)
-    data = icm_data(seed)
-    classifier = trained_classifier(config, seed)
+    run = _trained(preset, seed)
+    data, classifier = run.data, run.classifier
     shifted = translate(data.test, 2, 0)
-    scores, outputs = judge(committee, discriminator, shifted)
+    scores, outputs = judge(run.committee, run.discriminator, shifted)
     winners = scores.argmax(dim=1)
-    counts = torch.bincount(winners, minlength=committee.n_experts)
+    counts = torch.bincount(winners, minlength=run.committee.n_experts)
     return {
         "winner_shares": (counts / counts.sum()).tolist(),
         "accuracy_shifted": accuracy(classifier, shifted, data.test_labels),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from causalkit.core import child_seed
 from causalkit.data import CauseEffectPair, tuebingen_pairs
-from causalkit.ncc.experiment import ncc_config, score_pairs, trained_ncc
+from causalkit.ncc import config, result
 from causalkit.ncc.footprints import residual_spread
 from causalkit.ncc.synthetic import sample_pairs
 
@@ -14,12 +15,11 @@ def exercise_1_swap_every_pair(preset: str = "quick", seed: int = 0) -> dict[str
     """Score every Tübingen pair as (A, B) and as (B, A): by Eq. 5 the two answers sum to
     one exactly, so swapping the columns flips every verdict and the accuracy becomes
     one minus itself. The symmetry is built into the classifier, not learned."""
-    config = ncc_config(preset)
-    model = trained_ncc(config, seed)
+    run = result(config(preset), seed)
     pairs = tuebingen_pairs()
-    forward = score_pairs(model, pairs, config, seed)
+    forward = run.score_pairs(pairs)
     swapped = [CauseEffectPair(p.sample_id, p.b, p.a) for p in pairs]
-    backward = score_pairs(model, swapped, config, seed)
+    backward = run.score_pairs(swapped)
     return {
         "max_sum_error": float(np.abs(forward + backward - 1).max()),
         "accuracy": float((forward > 0.5).mean()),
@@ -49,12 +49,12 @@ def exercise_3_points_needed(
 ) -> dict[int, float]:
     """NCC's accuracy on fresh synthetic pairs (not seen in training) as the sample size
     grows: the footprints live in higher moments, which a few points cannot estimate."""
-    config = ncc_config(preset)
-    model = trained_ncc(config, seed)
-    # Fresh pairs from the generator the model was trained on (a seed it never saw).
-    pairs, labels = sample_pairs(n_pairs, max(sizes), seed + 777, config.train.generator)
+    run = result(config(preset), seed)
+    # Fresh pairs from the generator the model was trained on (a stream it never saw).
+    fresh = child_seed(seed, "exercise-3-pairs")
+    pairs, labels = sample_pairs(n_pairs, max(sizes), fresh, run.generator)
     accuracy = {}
     for m in sizes:
-        p = model.probability_causal(pairs[:, :m])
+        p = run.model.probability_causal(pairs[:, :m])
         accuracy[m] = float(((p > 0.5) == (labels == 0)).float().mean())
     return accuracy

@@ -6,28 +6,10 @@ from dataclasses import asdict, replace
 
 import torch
 
-from causalkit.semvae.mario_experiment import (
-    eval_clips,
-    extrapolation,
-    mario_config,
-    selected_model,
-    sweep,
-)
-from causalkit.semvae.models import PIVOT_RULES, decode_from_noise
-from causalkit.semvae.ovals import ink_positions, oval_dataset
-from causalkit.semvae.ovals_experiment import (
-    latent_response,
-    load_oval_model,
-    noise_std,
-    ovals_config,
-    prior_fit,
-    train_oval_model,
-)
-
-
-def _selected_mario(preset: str, seed: int):
-    config = mario_config(preset)
-    return config, selected_model(sweep(config, seed))
+from causalkit import semvae
+from causalkit.semvae.analysis import extrapolation, latent_response, noise_std, prior_fit
+from causalkit.semvae.model import PIVOT_RULES, decode_from_noise
+from causalkit.semvae.ovals import ink_positions
 
 
 def exercise_1_which_latent_is_which(preset: str = "quick", seed: int = 0) -> dict[str, object]:
@@ -38,8 +20,8 @@ def exercise_1_which_latent_is_which(preset: str = "quick", seed: int = 0) -> di
     Returns ``corr`` (12, 6): rows z1..z12, columns x1, y1, x2, y2, x3, y3; and per frame
     the slot (0..3) whose latent of that frame follows x best and y best.
     """
-    config, model = _selected_mario(preset, seed)
-    clips = eval_clips(config, seed)
+    result = semvae.result(semvae.config(preset), seed)
+    model, clips = result.mario.model, result.eval_clips
     with torch.no_grad():
         mean, _ = model.encode(clips.frames)
     z = mean.reshape(len(clips), -1)
@@ -62,8 +44,7 @@ def exercise_2_the_decoders_parabola(
 
     Returns the fitted (a, b, c), the positions, and the largest |residual| of the fit.
     """
-    config = ovals_config(preset)
-    model = load_oval_model(train_oval_model(config, "causal", seed), "causal")
+    model = semvae.result(semvae.config(preset), seed).oval("causal").model
     sigma = noise_std(model).float()
     noise = torch.zeros(steps, model.latent_dim)
     noise[:, 0] = torch.linspace(-2, 2, steps) * sigma[0]
@@ -86,9 +67,8 @@ def exercise_3_how_far_ahead(preset: str = "quick", seed: int = 0, k: int = 6) -
     x_(t+1) = 2 x_t - x_(t-1) passes any error in a step on to every later step, and the
     sprite soon leaves the 20x20 frame (and the positions the decoder ever saw).
     """
-    config, model = _selected_mario(preset, seed)
-    clips = eval_clips(config, seed)
-    ahead = extrapolation(model, clips, k=k)
+    result = semvae.result(semvae.config(preset), seed)
+    ahead = extrapolation(result.mario.model, result.eval_clips, k=k)
     visible = (~ahead["predicted"].isnan().any(dim=-1)).float().mean(dim=0)
     return {"error_px": ahead["error_px"], "visible": visible}
 
@@ -106,12 +86,11 @@ def exercise_4_close_the_leak(preset: str = "quick", seed: int = 0) -> dict[str,
     Returns, per rule of :data:`PIVOT_RULES`, the :class:`PriorFit` fields and the
     :meth:`LatentResponse.summary` numbers.
     """
-    config = ovals_config(preset)
-    dataset = oval_dataset(config.grid)
+    base = semvae.config(preset)
     answer = {}
     for rule in PIVOT_RULES:
-        result = train_oval_model(replace(config, pivot=rule), "causal", seed)
-        model = load_oval_model(result, "causal")
+        result = semvae.result(semvae.config(preset, ovals=replace(base.ovals, pivot=rule)), seed)
+        model, dataset = result.oval("causal").model, result.oval_data
         answer[rule] = {
             **asdict(prior_fit(model, dataset)),
             **latent_response(model, dataset).summary(),

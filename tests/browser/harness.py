@@ -598,6 +598,19 @@ def text_of(page: Page, selector: str, timeout: float = 30.0) -> str:
     return " ".join(loc.inner_text().split())
 
 
+def text_containing(page: Page, selector: str, needle: str, timeout: float = 30.0) -> str:
+    """Text of ``selector`` once it contains ``needle``: each key press re-renders, and on a
+    busy machine the first render to arrive may be an intermediate one."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = text_of(page, selector, timeout=max(1.0, deadline - time.monotonic()))
+        if needle in text:
+            return text
+        page.wait_for_timeout(200)
+    raise AssertionError(f"text of {selector} never contained {needle!r}; last: {text!r}")
+
+
 def focus_and_press(
     page: Page, selector: str, key: str, times: int = 1, delay: float = 0.05
 ) -> None:

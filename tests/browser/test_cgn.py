@@ -27,6 +27,7 @@ from .harness import (
     focus_and_press,
     open_notebook,
     run_all,
+    text_containing,
     text_of,
     wait_for,
     wait_for_text_change,
@@ -92,18 +93,6 @@ def _image(page: Page, selector: str, other_than: str = "", timeout: float = 30.
     raise AssertionError(f"{selector} showed no new decoded image in {timeout:.0f}s: {image}")
 
 
-def _text_with(page: Page, selector: str, needle: str, timeout: float = 30.0) -> str:
-    """Text of ``selector`` once it contains ``needle`` (each key press re-renders on the way)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = text_of(page, selector, timeout=max(1.0, deadline - time.monotonic()))
-        if needle in text:
-            return text
-        page.wait_for_timeout(200)
-    raise AssertionError(f"text of {selector} never contained {needle!r}; last: {text!r}")
-
-
 def test_cgn_composer_slider_and_grid(
     lab_server: LabServer, browser_session: BrowserSession, cgn_notebook: str
 ) -> None:
@@ -117,7 +106,7 @@ def test_cgn_composer_slider_and_grid(
 
     focus_and_press(page, f"{PANEL} .causalkit-control-shape", "ArrowRight", times=3)
     wait_for_text_change(page, READOUT, before, timeout=30)
-    _text_with(page, READOUT, "shape 3, texture 0, background 0: counterfactual")
+    text_containing(page, READOUT, "shape 3, texture 0, background 0: counterfactual")
     _image(page, FIGURE, other_than=figure["src"])  # the picture follows the slider
 
     page.locator(f"{PANEL} .causalkit-action-grid").first.click()

@@ -7,23 +7,23 @@ import dataclasses
 import pytest
 import torch
 
-from causalkit.semvae.mario_experiment import (
-    MarioConfig,
+from causalkit import semvae
+from causalkit.core import child_seed
+from causalkit.semvae import MarioConfig, mario_clips
+from causalkit.semvae.analysis import (
     coefficient_ratios,
-    eval_clips,
     extrapolation,
     graph_shd,
     intervention_consistent,
     intervention_effects,
-    load_mario,
-    mario_config,
     reconstruction_accuracy,
     select_run,
-    train_mario,
     true_latent_graph,
 )
-from causalkit.semvae.models import TemporalCausalVAE
-from causalkit.semvae.sem import temporal_structural_hamming_distance
+from causalkit.semvae.experiment import MarioSweep
+from causalkit.semvae.graph import temporal_structural_hamming_distance
+from causalkit.semvae.temporal import TemporalCausalVAE
+from causalkit.semvae.train import train_temporal_vae
 
 TINY = MarioConfig(clips=40, eval_clips=6, epochs=2, batch_size=20, sparsity_weights=(1.0,))
 
@@ -82,29 +82,47 @@ def test_config_and_arguments_are_checked():
         MarioConfig(epochs=0)
     with pytest.raises(ValueError, match="sparsity_weights"):
         MarioConfig(sparsity_weights=())
+    with pytest.raises(ValueError, match="MarioConfig"):
+        semvae.SemvaeConfig(mario={"epochs": 1})
     with pytest.raises(ValueError, match="unknown preset"):
-        mario_config("huge")
+        semvae.config("huge")
     with pytest.raises(ValueError, match="sparsity_weight"):
-        train_mario(TINY, -1.0, 0)
+        train_temporal_vae(TINY, -1.0, 0)
+
+
+def _sweep(mario: MarioConfig = TINY, seed: int = 3) -> MarioSweep:
+    return semvae.result(semvae.config("quick", mario=mario), seed).mario
 
 
 def test_tiny_training_is_deterministic_and_measurable(tmp_path, monkeypatch):
-    runs = []
+    sweeps = []
     for cache in ("a", "b"):  # two empty caches: both runs train
         monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path / cache))
-        runs.append(train_mario(TINY, 1.0, seed=3))
-    first, again = runs
-    assert torch.equal(first["history"]["loss"], again["history"]["loss"])
-    for name, tensor in first["state"].items():
-        assert torch.equal(tensor, again["state"][name]), name
-    other = train_mario(dataclasses.replace(TINY, learning_rate=1e-2), 1.0, seed=3)
-    assert not torch.equal(first["history"]["loss"], other["history"]["loss"])
-    assert len(first["history"]["shd"]) == TINY.epochs
-    model, clips = load_mario(first), eval_clips(TINY, 3)
-    assert 0 < reconstruction_accuracy(model, clips) <= 1
-    effects = intervention_effects(model, clips)
+        sweeps.append(_sweep())
+    first, again = sweeps
+    run = first.runs[0]
+    assert torch.equal(run.history["loss"], again.runs[0].history["loss"])
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), name
+    other = _sweep(dataclasses.replace(TINY, learning_rate=1e-2))
+    assert not torch.equal(run.history["loss"], other.runs[0].history["loss"])
+    assert len(run.history["shd"]) == TINY.epochs and not first.model.training
+    assert first.sparsity_weights == (1.0,) and first.selected == 0
+    assert first.shd == [graph_shd(first.model)] and len(first.edges) == 1
+    # What a sweep measures or chooses does not split a run's cache entry.
+    measured = _sweep(dataclasses.replace(TINY, eval_clips=7, accuracy_tolerance=0.01))
+    assert measured.runs[0].train_seconds == again.runs[0].train_seconds
+
+    clips = semvae.result(semvae.config("quick", mario=TINY), 3).eval_clips
+    assert len(clips) == TINY.eval_clips
+    # Held out: drawn from another child seed than the run's training clips.
+    training = mario_clips(TINY.eval_clips, child_seed(3, "mario", "train-clips"))
+    assert not torch.equal(clips.positions, training.positions)
+    assert first.accuracy == [reconstruction_accuracy(first.model, clips)]
+    assert 0 < first.accuracy[0] <= 1
+    effects = intervention_effects(first.model, clips)
     assert effects.shape == (12, 3)
-    future = extrapolation(model, clips, k=2)
+    future = extrapolation(first.model, clips, k=2)
     assert future["frames"].shape == (6, 2, 3, 20, 20) and future["error_px"].shape == (2,)
     # The truth continues the motion: frame 3 of the data is the first step ahead.
     assert torch.equal(future["truth"][:, 0], clips.positions[:, 2])

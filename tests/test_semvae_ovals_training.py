@@ -11,26 +11,21 @@ import math
 import pytest
 import torch
 
-from causalkit.semvae import CausalOvalVAE, OvalGrid, OvalVAE, oval_dataset
-from causalkit.semvae.ovals_experiment import (
-    KINDS,
-    PRESETS,
+from causalkit import semvae
+from causalkit.semvae import CausalOvalVAE, OvalGrid, OvalsConfig, OvalVAE, oval_dataset
+from causalkit.semvae.analysis import (
     LatentResponse,
-    OvalsConfig,
     abs_correlation,
-    build_oval_model,
     correlation_ratio,
     encode_means,
     latent_noise,
     latent_response,
-    load_oval_model,
     noise_std,
-    ovals_config,
     prior_fit,
     response_from_codes,
-    run_ovals,
-    train_oval_model,
 )
+from causalkit.semvae.model import KINDS, build_oval_model
+from causalkit.semvae.train import train_oval_vae
 
 TINY_GRID = OvalGrid(scales=1, rotations=2, x_positions=4, offsets=2)  # 16 images
 # Adam at 1e-2: a 40-iteration run must visibly lower the loss, which App. E's Adagrad at
@@ -38,19 +33,30 @@ TINY_GRID = OvalGrid(scales=1, rotations=2, x_positions=4, offsets=2)  # 16 imag
 TINY = OvalsConfig(grid=TINY_GRID, epochs=20, batch_size=8, optimizer="adam", lr=1e-2, num_pivots=4)
 
 
+def _tiny(**changes: object) -> semvae.SemvaeConfig:
+    """The quick preset with the tiny ovals config (and ``changes`` to it)."""
+    return semvae.config("quick", ovals=dataclasses.replace(TINY, **changes))
+
+
 # --------------------------------------------------------------------------- config
 
 
 def test_presets_follow_app_e():
-    paper = ovals_config("paper")
+    paper = semvae.config("paper").ovals
     assert paper.grid.shape == (6, 40, 32, 10) and len(paper.grid) == 76_800
     assert (paper.batch_size, paper.optimizer, paper.lr) == (100, "adagrad", 0.003)
     assert (paper.hidden, paper.latents) == (64, 5)
-    quick = ovals_config("quick")
+    quick = semvae.config("quick").ovals
     assert len(quick.grid) < len(paper.grid) and quick.batch_size == 100
-    assert set(PRESETS) == {"quick", "paper"}
+    assert set(semvae.PRESETS) == {"quick", "paper"}
     with pytest.raises(ValueError, match="unknown preset"):
-        ovals_config("huge")
+        semvae.config("huge")
+
+
+def test_the_seed_lives_only_in_result():
+    assert "seed" not in {f.name for f in dataclasses.fields(OvalsConfig)}
+    with pytest.raises(TypeError):
+        OvalsConfig(seed=1)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -69,7 +75,6 @@ def test_presets_follow_app_e():
         ({"optimizer": "sgd"}, "optimizer"),
         ({"reconstruction": "l1"}, "reconstruction"),
         ({"pivot": "nearest"}, "pivot must be one of"),
-        ({"seed": -1}, "seed"),
         ({"grid": (1, 2, 4, 2)}, "OvalGrid"),
     ],
 )
@@ -78,15 +83,20 @@ def test_config_rejects_bad_values(change, message):
         dataclasses.replace(TINY, **change)
 
 
-def test_bad_kind_is_refused():
+def test_bad_kind_config_or_seed_is_refused(tmp_cache):
     with pytest.raises(ValueError, match="kind must be one of"):
-        train_oval_model(TINY, "beta2")
+        semvae.result(_tiny(), 0).oval("beta2")
     with pytest.raises(ValueError, match="kind must be one of"):
         build_oval_model("vae")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        train_oval_vae(TINY, "beta2", 0)
     with pytest.raises(ValueError, match="OvalsConfig"):
-        train_oval_model({"epochs": 1}, "beta1")
+        semvae.SemvaeConfig(ovals={"epochs": 1})
+    with pytest.raises(ValueError, match="SemvaeConfig"):
+        semvae.result(TINY, 0)
     with pytest.raises(ValueError, match="seed"):
-        train_oval_model(TINY, "beta1", seed=-3)
+        semvae.result(_tiny(), -3)
+    assert not tmp_cache.exists() or not any(tmp_cache.iterdir())
 
 
 def test_build_oval_model_kinds():
@@ -107,48 +117,48 @@ def _same_state(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("kind", KINDS)
 def test_tiny_training_is_deterministic_cached_and_learns(kind, tmp_path, monkeypatch):
     monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path / "a"))
-    first = train_oval_model(TINY, kind, seed=3)
-    curve = first["curve"]
+    first = semvae.result(_tiny(), 3).oval(kind)
+    curve = first.curve
     assert set(curve) == {"total", "reconstruction", "kl"}
     assert all(c.shape == (TINY.epochs,) for c in curve.values())
     assert curve["total"][-3:].mean() < 0.8 * curve["total"][:3].mean()
-    assert first["iterations"] == TINY.epochs * 2 and first["train_seconds"] > 0
-    assert all(v.device.type == "cpu" for v in first["state"].values())
-    # The cache gives the stored run back (same seconds: nothing retrained).
-    assert train_oval_model(TINY, kind, seed=3)["train_seconds"] == first["train_seconds"]
+    assert first.iterations == TINY.epochs * 2 and first.train_seconds > 0
+    assert not first.model.training
+    assert all(v.device.type == "cpu" for v in first.model.state_dict().values())
+    # One entry per (config, kind, seed); a new result reads it back (nothing retrained).
+    assert len(list((tmp_path / "a").glob("semvae-ovals-*.pt"))) == 1
+    assert semvae.result(_tiny(), 3).oval(kind).train_seconds == first.train_seconds
     # A cold cache and the same seed retrain to identical weights; another seed does not.
     monkeypatch.setenv("CAUSALKIT_CACHE", str(tmp_path / "b"))
-    again = train_oval_model(TINY, kind, seed=3)
-    assert _same_state(first["state"], again["state"])
-    assert torch.equal(first["curve"]["total"], again["curve"]["total"])
-    other = train_oval_model(TINY, kind, seed=4)
-    assert not _same_state(first["state"], other["state"])
+    again = semvae.result(_tiny(), 3).oval(kind)
+    assert _same_state(first.model.state_dict(), again.model.state_dict())
+    assert torch.equal(first.curve["total"], again.curve["total"])
+    other = semvae.result(_tiny(), 4).oval(kind)
+    assert not _same_state(first.model.state_dict(), other.model.state_dict())
 
 
-def test_load_oval_model_rebuilds_in_eval_mode(tmp_cache):
-    result = train_oval_model(dataclasses.replace(TINY, epochs=1), "causal")
-    model = load_oval_model(result, "causal")
-    assert isinstance(model, CausalOvalVAE) and not model.training
-    assert _same_state(model.state_dict(), result["state"])
-    assert isinstance(load_oval_model(result), CausalOvalVAE)
-    at_mean = train_oval_model(
-        dataclasses.replace(TINY, epochs=1, pivot="posterior-mean"), "causal"
-    )
-    assert at_mean["pivot"] == "posterior-mean"
-    assert load_oval_model(at_mean).pivot == "posterior-mean"
-    with pytest.raises(ValueError, match="not 'beta1'"):
-        load_oval_model(result, "beta1")
-    with pytest.raises(ValueError, match="train_oval_model"):
-        load_oval_model({"state": {}})
+def test_pivot_settings_retrain_only_the_causal_prior(tmp_cache):
+    closest = semvae.result(_tiny(epochs=1), 0)
+    at_mean = semvae.result(_tiny(epochs=1, pivot="posterior-mean", num_pivots=8), 0)
+    assert closest.oval("causal").model.pivot == "closest"
+    assert isinstance(at_mean.oval("causal").model, CausalOvalVAE)
+    assert at_mean.oval("causal").model.pivot == "posterior-mean"
+    # The β-VAEs draw no pivots, so both configs share their trained runs.
+    assert at_mean.oval("beta1").train_seconds == closest.oval("beta1").train_seconds
+    assert len(list(tmp_cache.glob("semvae-ovals-*.pt"))) == 3
 
 
-def test_run_ovals_measures_every_kind(tmp_cache):
-    runs = run_ovals(dataclasses.replace(TINY, epochs=1), kinds=("beta4", "causal"))
-    assert list(runs) == ["beta4", "causal"]
-    for run in runs.values():
-        assert isinstance(run["response"], LatentResponse)
-        assert run["response"].x.shape == (TINY.latents,)
-        assert not run["model"].training
+def test_result_trains_each_part_once_and_measures_every_kind(tmp_cache):
+    result = semvae.result(_tiny(epochs=1), 0)
+    assert result.oval("beta4") is result.oval("beta4")
+    assert list(result.ovals) == list(KINDS)
+    assert len(result.oval_data) == len(TINY_GRID)
+    assert list(result.responses) == list(KINDS)
+    for kind, run in result.ovals.items():
+        assert run.kind == kind and not run.model.training
+        response = result.responses[kind]
+        assert isinstance(response, LatentResponse)
+        assert response.x.shape == (TINY.latents,)
 
 
 # --------------------------------------------------------------------------- Fig. 2, measured

@@ -31,7 +31,7 @@ from causalkit.semvae import (
     temporal_maximal_dag,
     temporal_vae_loss,
 )
-from causalkit.semvae.models import _block_diagonal
+from causalkit.semvae.temporal import _block_diagonal
 
 F64 = torch.float64
 
@@ -187,7 +187,7 @@ def test_local_gaussians_agree_on_the_parabola_and_leak_below_it():
     # Each local Gaussian of z_1 = z_0² + n_1 follows a tangent of the parabola, and tangents
     # lie below it: the closest match at a point under the parabola is a tangent through it,
     # so the loss's KL misses what the SEM itself charges there (the ovals' posterior sits
-    # there; see ovals_experiment.prior_fit).
+    # there; see analysis.prior_fit).
     prior = QuadraticSEM().double()
     mean = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0], [0.0, -6.0, 0.0, 0.0, 0.0]], dtype=F64)
     tril = 0.05 * torch.eye(5, dtype=F64).repeat(2, 1, 1)

@@ -1,9 +1,11 @@
-"""Alg. 1 with Eq. 3: experts compete for transformed digits, a discriminator judges them.
+"""Alg. 1: experts compete for transformed digits, a discriminator judges them (§4, App. B).
 
 One *iteration* (§4): a minibatch of transformed digits goes through every expert;
 the discriminator scores every output; each example's highest-scoring expert is
 trained on it to fool the discriminator; the discriminator is trained against every
 expert's output (so the losers are punished too) and on a minibatch of canonical digits.
+Also here: App. B's identity initialisation, and what is measured along the way (who
+wins which mechanism, Fig. 5; the scores of Fig. 4; the accuracies of Fig. 6).
 """
 
 from __future__ import annotations
@@ -13,63 +15,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from causalkit.core import flush_denormal, get_device, progress, seed_everything
 from causalkit.core.classifier import predict
-from causalkit.data import mnist, stratified_split
-from causalkit.icm.mechanisms import MECHANISMS, apply_mechanisms, pad_to_32, random_mechanisms
-from causalkit.icm.models import Committee, Discriminator, ExpertAdam
-
-
-@dataclass(frozen=True)
-class IcmData:
-    """Three disjoint sets of real digits, padded to 32x32 (§4).
-
-    ``canonical`` is the sample from P the discriminator sees as real. ``hidden`` are
-    the digits the learner only ever sees *transformed*: none of them appears in
-    ``canonical``, so no transformed example has its original to be matched against
-    (the property §4 gets by halving MNIST's training set). ``test`` is held out for
-    every measurement.
-    """
-
-    canonical: torch.Tensor
-    canonical_labels: torch.Tensor
-    hidden: torch.Tensor
-    hidden_labels: torch.Tensor  # for the measuring classifier only; Alg. 1 never reads them
-    test: torch.Tensor
-    test_labels: torch.Tensor
-
-
-def icm_data(seed: int = 0, fractions: tuple[float, float, float] = (0.4, 0.4, 0.2)) -> IcmData:
-    """Split the 5,000 shipped digits (stratified) into canonical, hidden and test parts."""
-    digits = mnist(seed)
-    canonical, hidden, test = stratified_split(digits.labels, fractions, seed)
-    images = pad_to_32(digits.images)
-    labels = digits.labels
-    return IcmData(
-        images[canonical],
-        labels[canonical],
-        images[hidden],
-        labels[hidden],
-        images[test],
-        labels[test],
-    )
-
-
-def draw_transformed(
-    hidden: torch.Tensor, n: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` examples of D_Q: random hidden digits, each through a random mechanism.
-
-    The mechanism is drawn afresh at every draw. §4 transforms 30,000 digits once;
-    with 2,000 hidden digits here, re-drawing gives the experts the variety of a large
-    D_Q while keeping what matters: the learner never sees a transformed digit's original.
-    Returns the images and the mechanism indices (for measuring only; training ignores them).
-    """
-    mechanisms = random_mechanisms(n, generator)
-    picked = hidden[torch.randint(len(hidden), (n,), generator=generator)]
-    return apply_mechanisms(picked, mechanisms, generator), mechanisms
+from causalkit.icm.mechanisms import MECHANISMS, IcmData, apply_mechanisms, draw_transformed
+from causalkit.icm.model import (
+    Committee,
+    Discriminator,
+    ExpertAdam,
+    eq2_winner_loss,
+    eq3_discriminator_loss,
+)
 
 
 @dataclass(frozen=True)
@@ -141,8 +97,7 @@ def competition_step(
     """One iteration of Alg. 1 (steps 3-6); returns the winners and both losses.
 
     Both updates use the scores c_j computed before either network moves, as Alg. 1
-    writes them. A winner's loss is -log c averaged over the examples *it* won, so its
-    step size does not depend on how many examples the other experts took.
+    writes them: Eq. 2 for the winners, Eq. 3 for the discriminator.
     """
     outputs = committee(transformed)  # step 4: every example through every expert
     b, n = outputs.shape[:2]
@@ -152,13 +107,12 @@ def competition_step(
 
     won_logits = discriminator(outputs[torch.arange(b), winners])
     counts = torch.bincount(winners, minlength=n)
-    expert_loss = (F.softplus(-won_logits) / counts[winners]).sum()  # -log sigmoid = softplus(-.)
+    expert_loss = eq2_winner_loss(won_logits, counts[winners])
     params = committee.expert_parameters()
     for p, g in zip(params, torch.autograd.grad(expert_loss, params), strict=True):
         p.grad = g
 
-    # Eq. 3: log D(x) on real digits plus the mean over experts of log(1 - D(E_j(x'))).
-    disc_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    disc_loss = eq3_discriminator_loss(real_logits, fake_logits)
     if not (torch.isfinite(disc_loss) and torch.isfinite(expert_loss)):
         raise FloatingPointError("the competition diverged: a loss is not finite")
     disc_optimiser.zero_grad()

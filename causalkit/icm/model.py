@@ -1,4 +1,5 @@
-"""Experts, the discriminator, and the optimiser that trains only the winners (§4, App. B).
+"""Experts, the discriminator, the optimiser that trains only the winners, and the
+losses of Eq. 2 and Eq. 3 (§3.2, §4, App. B).
 
 The committee stores its experts' weights *stacked*: each layer is one tensor with
 a leading expert dimension. That one storage runs two ways:
@@ -6,10 +7,8 @@ a leading expert dimension. That one storage runs two ways:
 * ``"grouped"``: every layer of all experts is a single grouped convolution over
   (batch, experts x channels) -- one kernel per layer, what a GPU wants;
 * ``"loop"``: each expert's slice as an ordinary channels-last convolution, which
-  oneDNN on a CPU runs about twice as fast as its grouped convolution (``python -m
-  causalkit.icm.bench`` on this project's 2-core machine: 0.28 s against 0.59 s for
-  forward + backward of ten 32-filter experts on 32 digits; a whole iteration of Alg. 1,
-  0.40 s, costs about 3.7 no-grad forward passes of all experts).
+  oneDNN on a CPU runs faster than its grouped convolution (``python -m
+  causalkit.icm.bench`` measures both).
 
 Both give the same outputs (tested); ``"auto"`` picks grouped on CUDA, loop on CPU.
 """
@@ -152,6 +151,23 @@ class Discriminator(nn.Module):
                 f"the discriminator takes (B, 1, {SIDE}, {SIDE}) images, got {tuple(images.shape)}"
             )
         return self.head(self.features(images.contiguous(memory_format=torch.channels_last)))[:, 0]
+
+
+def eq2_winner_loss(won_logits: torch.Tensor, wins_of_winner: torch.Tensor) -> torch.Tensor:
+    """Eq. 2 on a minibatch: each example's winner ascends log c = log D(E_j*(x')).
+
+    ``won_logits`` are D's logits on each example's winning output, ``wins_of_winner`` how
+    many examples of the minibatch that example's winner took. Each winner's loss is
+    -log c averaged over the examples *it* won, so its step size does not depend on how
+    many examples the other experts took. -log sigmoid(l) = softplus(-l).
+    """
+    return (F.softplus(-won_logits) / wins_of_winner).sum()
+
+
+def eq3_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 3 negated, for descent: -(mean log D(x) over real digits + mean over experts and
+    examples of log(1 - D(E_j(x')))), from logits: -log(1 - sigmoid(l)) = softplus(l)."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
 class ExpertAdam:
