@@ -9,8 +9,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.causalkit-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
-TOKEN ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test lint bench browser-deps
 
@@ -24,12 +22,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The token is made per start and passed to the server in its environment, never on its
+# command line (see causalkit/lab.py); CAUSALKIT_LAB_TOKEN=… chooses it.
 lab: $(STAMP)
-	@echo "JupyterLab: http://$(HOST):$(PORT)/lab?token=$(TOKEN)"
-	$(BIN)/jupyter lab --no-browser --ip=$(HOST) --port=$(PORT) $(ROOT_FLAG) \
-		--IdentityProvider.token=$(TOKEN) --ServerApp.root_dir=notebooks \
-		--LabApp.default_url=/lab/tree/00_tour.ipynb \
-		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+ifeq ($(origin TOKEN),command line)
+	$(error TOKEN is not read: each start makes a fresh token; CAUSALKIT_LAB_TOKEN=<16+ characters> chooses one)
+endif
+ifeq ($(origin TOKEN),environment)
+	@echo "note: TOKEN in the environment is ignored; CAUSALKIT_LAB_TOKEN chooses the token"
+endif
+	$(BIN)/python -m causalkit lab --host $(HOST) --port $(PORT)
 
 # The browser tests drive Debian's Chromium; install it when missing and we may.
 browser-deps:

