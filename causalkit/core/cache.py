@@ -107,11 +107,12 @@ def _load(path: Path) -> Any:
     ``torch.save`` writes CRC-32s that ``torch.load`` never checks, so a flipped bit in
     a tensor would load silently as a wrong number.
     """
-    with zipfile.ZipFile(path) as archive:
+    data = path.read_bytes()  # read once: both the check and the load use these bytes
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         damaged = archive.testzip()
     if damaged is not None:
         raise ValueError(f"member {damaged} fails its CRC check")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
 def remove_orphans(root: Path, older_than: float = ORPHAN_SECONDS) -> int:
@@ -203,6 +204,7 @@ def cached(
     """
     path = entry_path(name, config, version, root)
     meta = {"name": name, "config": _canonical_config(config), "version": version}
+    seen = _signature(path)
     stored = _read(path, meta)
     if stored is not _MISSING:
         return stored
@@ -214,9 +216,10 @@ def cached(
         _warn(f"cache directory {path.parent} is not writable ({err}); computing without it")
         return _built(build)
     try:
-        stored = _read(path, meta)  # another process may have built it while we waited
-        if stored is not _MISSING:
-            return stored
+        if _signature(path) != seen:  # another process built it while we waited
+            stored = _read(path, meta)
+            if stored is not _MISSING:
+                return stored
         value = _built(build)
         try:
             remove_orphans(path.parent)
@@ -245,6 +248,15 @@ def _lock_path(path: Path) -> Path:
 
 def _warn(message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=3)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file from the one read before (None: no file)."""
+    try:
+        stat = path.stat()
+    except OSError:  # missing, or under something that is not a folder: as exists() sees it
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _read(path: Path, meta: dict) -> Any:
