@@ -17,6 +17,7 @@ from causalkit.notebooks import NOTEBOOKS, notebook_dir
 from causalkit.runner import (
     DEFAULT_CELL_TIMEOUT,
     NotebookFailed,
+    default_output,
     execute,
     output_path,
     parse_assignments,
@@ -67,12 +68,13 @@ def cmd_list(_args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # Every check before the banner: a typo costs milliseconds, not a run.
     plan = plan_run(args.name, args.preset, parse_assignments(args.param))
-    output = output_path(plan, force=args.force)
+    target = None  # runs/, under a name made of every parameter
     if args.out:
         out_dir = Path(args.out)
         if out_dir.exists() and not out_dir.is_dir():
             raise ValueError(f"--out {args.out!r} is a file; give a directory")
-        output = output_path(plan, out_dir / output.name, force=args.force)
+        target = out_dir / default_output(plan.spec, plan.parameters).name
+    output = output_path(plan, target, force=args.force)
     if args.json:
         check_output(args.json, force=args.force, inputs=(plan.source, output), what="--json")
     print(f"running {args.name} (preset {args.preset}) ...", file=sys.stderr, flush=True)

@@ -202,6 +202,18 @@ def test_run_never_overwrites_an_earlier_run_without_force(no_kernel, tmp_path, 
     assert earlier.read_text() == "an earlier run"
 
 
+def test_an_earlier_run_in_runs_does_not_block_another_out_dir(
+    failing_notebook, tmp_path, monkeypatch, capsys
+):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "boom-quick-seed0.ipynb").write_text("an earlier run")
+    monkeypatch.setenv("CAUSALKIT_RUNS", str(runs))
+    assert cli.main(["run", "boom", "--out", str(tmp_path / "out")]) == 1  # ran, then failed
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert (runs / "boom-quick-seed0.ipynb").read_text() == "an earlier run"
+
+
 def test_force_replaces_an_earlier_run(failing_notebook, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
