@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,6 +164,66 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from causalkit.sweep import parse_seeds, plan_sweep, sweep
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    if args.workers is not None:
+        check_int("--workers", args.workers, 1)
+    if args.scheduler and args.workers:
+        raise ValueError("--workers sizes the embedded cluster; a --scheduler has its own")
+    workers = args.workers or (1 if args.scheduler else max(1, min(4, os.cpu_count() or 1)))
+    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    runs = plan_sweep(
+        names,
+        args.preset,
+        parse_seeds(args.seeds),
+        parse_assignments(args.param),
+        Path(args.out),
+        threads=check_int("--threads", threads, 1),
+        cell_timeout=args.cell_timeout,
+    )
+    where = args.scheduler or f"a local cluster of {workers} worker processes"
+    print(
+        f"sweeping {len(runs)} runs on {where}, {threads} torch thread(s) each, into {args.out}",
+        file=sys.stderr,
+        flush=True,
+    )
+    summary = sweep(runs, None if args.scheduler else workers, args.scheduler)
+    print(
+        f"\n{len(summary.done)} done, {len(summary.skipped)} skipped (finished before), "
+        f"{len(summary.failed)} failed"
+    )
+    for label, why in summary.failed.items():
+        print(f"failed: {label}: {printable(why)}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from causalkit.report import group_results, html_report, markdown, write_reproduction
+    from causalkit.sweep import read_results
+
+    groups = group_results(read_results(Path(args.directory)))
+    if not groups:
+        raise ValueError(f"no finished runs under {args.directory!r} (run a sweep first)")
+    for target in (args.out, args.html):
+        if target:
+            check_output(target, force=True, what="report")
+    text = markdown(groups)
+    if args.out:
+        write_atomically(Path(args.out), text)
+        print(f"report written to {args.out}")
+    else:
+        print(text)
+    if args.html:
+        write_atomically(Path(args.html), html_report(groups))
+        print(f"HTML report written to {args.html}")
+    if args.reproduction:
+        for path in write_reproduction(groups, Path(args.reproduction)):
+            print(f"notebook table written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m causalkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +276,36 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port (default 8888; never moved)")
     lab.set_defaults(func=cmd_lab)
+
+    swp = sub.add_parser(
+        "sweep", help="run notebooks over many seeds on Dask (a local cluster or --scheduler)"
+    )
+    swp.add_argument("names", help=f"comma-separated, from: {', '.join(NOTEBOOKS)}")
+    swp.add_argument("--preset", default="quick", help="quick (CPU minutes) or paper")
+    swp.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,2,5 (default 0)")
+    swp.add_argument(
+        "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="as for run"
+    )
+    swp.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
+    swp.add_argument("--threads", type=int, help="torch threads per run (default cores/workers)")
+    swp.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
+    swp.add_argument("--out", default="sweeps", help="directory for the runs (default sweeps/)")
+    swp.add_argument(
+        "--cell-timeout",
+        type=positive_seconds,
+        default=DEFAULT_CELL_TIMEOUT,
+        help=f"whole seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
+    )
+    swp.set_defaults(func=cmd_sweep)
+
+    rep = sub.add_parser("report", help="the reproduction table of a sweep's runs")
+    rep.add_argument("directory", help="the sweep's --out directory")
+    rep.add_argument("--out", help="write the markdown here (default: print it)")
+    rep.add_argument("--html", help="also write an HTML report with one figure per notebook")
+    rep.add_argument(
+        "--reproduction", help="also write <dir>/<name>.json, the tables the notebooks read"
+    )
+    rep.set_defaults(func=cmd_report)
 
     ncc = sub.add_parser("ncc", help="the Neural Causation Coefficient (Lopez-Paz et al. 2017)")
     ncc_sub = ncc.add_subparsers(dest="ncc_command", required=True)

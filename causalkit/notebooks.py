@@ -24,6 +24,14 @@ from causalkit.core.settings import get_settings
 
 
 @dataclass(frozen=True)
+class PaperValue:
+    """A headline number as the paper prints it (``None``: the paper gives no number)."""
+
+    value: float | None
+    where: str  # the table, figure or section it is printed in
+
+
+@dataclass(frozen=True)
 class NotebookSpec:
     name: str
     filename: str
@@ -32,6 +40,8 @@ class NotebookSpec:
     expect: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     # Inclusive (low, high) of each numeric parameter besides the seed, checked before a run.
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # The headline metrics the reproduction report lists, with the paper's value of each.
+    paper: Mapping[str, PaperValue] = field(default_factory=dict)
 
     def module(self) -> ModuleType:
         return importlib.import_module(self.package)
@@ -53,6 +63,20 @@ CGN_QUICK_EXPECT = {
     "mu_mask_wildlife": (0.1, 0.9),
 }
 
+# Table 2 of the paper: test accuracy per method and variant (IRM 5 envs: "-" on colored).
+CGN_TABLE2 = {
+    "original": (0.359, 0.103, 0.101),
+    "irm2": (0.598, 0.677, 0.113),
+    "irm5": (None, 0.789, 0.768),
+    "gan": (0.407, 0.108, 0.104),
+    "cgn": (0.951, 0.890, 0.857),
+}
+CGN_PAPER = {
+    f"test_acc_{method}_{variant}": PaperValue(value, "Table 2")
+    for method, values in CGN_TABLE2.items()
+    for variant, value in zip(("colored", "double_colored", "wildlife"), values, strict=True)
+}
+
 NOTEBOOKS: dict[str, NotebookSpec] = {
     spec.name: spec
     for spec in [
@@ -68,6 +92,14 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "monte_carlo_max_error": (None, 0.02),
                 "softmax_test_accuracy": (0.85, None),
             },
+            paper={
+                metric: PaperValue(None, "the tour reproduces no paper")
+                for metric in (
+                    "seeing_minus_doing",
+                    "monte_carlo_max_error",
+                    "softmax_test_accuracy",
+                )
+            },
         ),
         NotebookSpec(
             name="ncc",
@@ -79,6 +111,17 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "tubingen_accuracy": (0.6, None),
                 "baseline_accuracy_igci_slope": (0.5, None),
                 "image_signal_categories": (6, 6),
+            },
+            paper={
+                "tubingen_accuracy": PaperValue(0.79, "§3.3 (share of the pairs of Tübingen v1.0)"),
+                "synthetic_val_accuracy": PaperValue(None, "§3.2 (used for model selection)"),
+                **{
+                    f"baseline_accuracy_{b}": PaperValue(None, "not run (§3.3: previous best 75 %)")
+                    for b in ("igci_slope", "igci_entropy", "reci", "anm_hsic")
+                },
+                "image_signal_consistent_categories": PaperValue(
+                    None, "§4.4: 20 of 20 categories at the top 1 %, 16 of 20 at 20 % (ours: of 6)"
+                ),
             },
         ),
         NotebookSpec(
@@ -96,6 +139,17 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "mnist_merr_first": (0.5, None),
                 "mnist_merr_last": (None, 0.5),
             },
+            paper={
+                "grating_merr_first": PaperValue(0.40, "§4.1, Fig. 5 (iteration 1)"),
+                "grating_merr_last": PaperValue(0.06, "§4.1, Fig. 5 (iteration 20)"),
+                "grating_mdist_first": PaperValue(None, 'Fig. 5 ("stays close to constant")'),
+                "grating_mdist_last": PaperValue(None, 'Fig. 5 ("stays close to constant")'),
+                "grating_vbar_preserved": PaperValue(None, "§4.1 (qualitative)"),
+                "grating_heldout_merr": PaperValue(None, "not in the paper"),
+                "mnist_merr_first": PaperValue(None, "Fig. 6 (a plot only)"),
+                "mnist_merr_last": PaperValue(None, "Fig. 6 (a plot only)"),
+                "theorem7_max_gap": PaperValue(None, "Thm. 7 (a statement)"),
+            },
         ),
         NotebookSpec(
             name="icm",
@@ -109,6 +163,14 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "accuracy_transformed": (None, 0.6),
                 "accuracy_inverted": (0.6, None),
                 "iterations": (280, 280),
+            },
+            paper={
+                "mechanisms_specialised": PaperValue(10, "§5 (all 10 in 7 of 10 runs)"),
+                "accuracy_transformed": PaperValue(0.40, "§5, Fig. 6"),
+                "accuracy_inverted": PaperValue(
+                    None, "Fig. 6 (near the bound after 600 iterations)"
+                ),
+                "accuracy_clean": PaperValue(0.99, "§5, Fig. 6 (the upper bound)"),
             },
         ),
         NotebookSpec(
@@ -130,6 +192,16 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
                 "mario_coef_ratio": (-2.6, -1.4),
                 "mario_extrapolation_px": (None, 1.5),
             },
+            paper={
+                **{
+                    f"ovals_{what}_corr_{kind}": PaperValue(None, "Fig. 2 and 3 (qualitative)")
+                    for kind in ("causal", "beta1", "beta4")
+                    for what in ("x", "offset", "nuisance")
+                },
+                "mario_shd_best": PaperValue(0, "App. G, Fig. 11 (λ 10⁻³ to 10⁻²)"),
+                "mario_coef_ratio": PaperValue(-2.09, "§5.2, Fig. 4 (z10 = 2.3 z6 − 1.1 z2)"),
+                "mario_extrapolation_px": PaperValue(None, "Fig. 7 (qualitative)"),
+            },
         ),
         NotebookSpec(
             name="cgn",
@@ -137,6 +209,7 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
             filename="05_cgn.ipynb",
             title="Counterfactual Generative Networks: shape, texture, background, counterfactuals",
             expect=CGN_QUICK_EXPECT,
+            paper=CGN_PAPER,
         ),
     ]
 }

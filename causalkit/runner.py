@@ -35,6 +35,9 @@ class NotebookFailed(RuntimeError):
         self.cell_index = cell_index
         self.output = output
 
+    def __reduce__(self):  # so a Dask worker can send it back whole
+        return type(self), (str(self), self.cell_index, self.output)
+
 
 @dataclass(frozen=True)
 class RunResult:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.notebook
 def test_quick_preset_meets_its_declared_metrics(name, tmp_path):
     spec = NOTEBOOKS[name]
     result = run_notebook(name, "quick", output=tmp_path / spec.filename)
-    missing = set(spec.expect) - set(result.metrics)
+    missing = (set(spec.expect) | set(spec.paper)) - set(result.metrics)
     assert not missing, f"{name} did not record {sorted(missing)}"
     for metric, (low, high) in spec.expect.items():
         value = result.metrics[metric]

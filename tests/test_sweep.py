@@ -1,0 +1,243 @@
+"""``sweep`` and ``report``: many runs on Dask, skipped when finished, failures named.
+
+A toy notebook (one kernel start, a seeded metric) stands in for the papers, so a cluster
+test costs seconds. Every cluster listens on 127.0.0.1 only and is stopped by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from causalkit import cli
+from causalkit.notebooks import NOTEBOOKS, NotebookSpec, PaperValue
+from causalkit.report import reproduction_table
+from causalkit.sweep import RESULT, parse_seeds, plan_sweep
+
+TOY_BODY = """\
+import os, random, time
+from causalkit.core import record_metric
+rng = random.Random(seed)
+if seed == fail_seed:
+    raise RuntimeError(f"seed {seed} was told to fail")
+time.sleep(float(os.environ.get("TOY_SLOW", 0)) if seed > 0 else 0)
+record_metric("x", rng.random())
+record_metric("twice_seed", 2 * seed)
+"""
+
+
+def register_toy(directory: Path) -> None:
+    """Register notebook ``toy``: ``x`` drawn from the seed, ``twice_seed``; it fails on
+    ``fail_seed``, and seeds above 0 dawdle for ``$TOY_SLOW`` seconds."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('preset = "quick"\nseed = 0\nfail_seed = -1')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(TOY_BODY)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, directory / "toy.ipynb")
+    os.environ["CAUSALKIT_NOTEBOOKS"] = str(directory)
+    NOTEBOOKS["toy"] = NotebookSpec(
+        "toy",
+        "toy.ipynb",
+        "a toy notebook",
+        "causalkit.tour",
+        ranges={"fail_seed": (-1, 100)},
+        paper={"x": PaperValue(0.5, "Table 1"), "twice_seed": PaperValue(None, "not reported")},
+    )
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAUSALKIT_NOTEBOOKS", str(tmp_path / "nb"))
+    monkeypatch.setitem(NOTEBOOKS, "toy", None)  # restored after the test
+    register_toy(tmp_path / "nb")
+    return tmp_path
+
+
+def _results(out: Path) -> dict[int, dict]:
+    return {json.loads(p.read_text())["seed"]: json.loads(p.read_text()) for p in out.rglob(RESULT)}
+
+
+def test_seeds_are_parsed_and_bad_ones_refused():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,2,7") == [0, 2, 7] and parse_seeds("3-4,0,3") == [0, 3, 4]
+    for bad in ("4-2", "a", "-1", "1-"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_every_run_is_checked_before_any_worker_starts(toy):
+    with pytest.raises(ValueError, match="unknown notebook"):
+        plan_sweep(["toy", "nope"], "quick", [0], {}, toy / "out")
+    with pytest.raises(ValueError, match="--seeds"):
+        plan_sweep(["toy"], "quick", [0], {"seed": 3}, toy / "out")
+    with pytest.raises(ValueError, match="fail_seed"):
+        plan_sweep(["toy"], "quick", [0], {"fail_seed": 10_000}, toy / "out")
+    (toy / "a_file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        plan_sweep(["toy"], "quick", [0], {}, toy / "a_file")
+    runs = plan_sweep(["toy"], "quick", [0, 1], {"fail_seed": 5}, toy / "out")
+    assert [r.directory for r in runs] == [
+        toy / "out" / "toy" / "quick" / "seed-0" / "fail_seed=5",
+        toy / "out" / "toy" / "quick" / "seed-1" / "fail_seed=5",
+    ]
+
+
+def test_a_sweep_runs_every_seed_and_the_report_tables_them(toy, capsys):
+    out = toy / "out"
+    argv = ["sweep", "toy", "--seeds", "0-3", "--workers", "2", "--out", str(out)]
+    assert cli.main(argv) == 0
+    results = _results(out)
+    assert sorted(results) == [0, 1, 2, 3]
+    assert [results[s]["metrics"]["twice_seed"] for s in range(4)] == [0, 2, 4, 6]
+    assert all(r["threads"] == 1 and r["seconds"] > 0 for r in results.values())
+    assert (out / "toy" / "quick" / "seed-2" / "toy.ipynb").is_file()
+    report, page, tables = toy / "r.md", toy / "r.html", toy / "reproduction"
+    argv = ["report", str(out), "--out", str(report), "--html", str(page)]
+    assert cli.main([*argv, "--reproduction", str(tables)]) == 0
+    text = report.read_text()
+    xs = [results[s]["metrics"]["x"] for s in range(4)]
+    row = next(line for line in text.splitlines() if line.startswith("| `x`"))
+    assert "| 0.5 | Table 1 |" in row and row.endswith("| 4 |")
+    assert f"{sum(xs) / 4:.3g} ± " in row and f"{min(xs):.3g} – {max(xs):.3g}" in row
+    assert "| `twice_seed` | – | not reported | 3 ± 2.58 | 0 – 6 | 4 |" in text
+    assert "Seeds 0, 1, 2, 3" in text and "sample standard deviation" in text
+    assert "plotly" in page.read_text() and "Table 1" in page.read_text()
+    assert json.loads((tables / "toy.json").read_text())["groups"][0]["seeds"] == [0, 1, 2, 3]
+
+    # The notebook's table comes from reproduction/toy.json, and says when it is stale.
+    shown = reproduction_table("toy", preset="quick").data
+    assert row in shown and "Seeds 0, 1, 2, 3" in shown
+    assert "Stale" not in shown
+    assert "No reproduction report" in reproduction_table("toy", preset="paper").data
+
+    # A second sweep finds every run finished and starts nothing.
+    capsys.readouterr()
+    assert cli.main(["sweep", "toy", "--seeds", "0-3", "--workers", "2", "--out", str(out)]) == 0
+    assert "0 done, 4 skipped" in capsys.readouterr().out
+
+    # Once the notebook changes, its table says it is stale.
+    notebook = toy / "nb" / "toy.ipynb"
+    notebook.write_text(notebook.read_text().replace("twice_seed", "double_seed"))
+    assert reproduction_table("toy", preset="quick").data.startswith("**Stale:**")
+
+
+def test_a_failing_run_is_named_and_the_others_finish(toy, capsys):
+    out = toy / "out"
+    argv = ["sweep", "toy", "--seeds", "0-2", "-p", "fail_seed=1", "--workers", "2"]
+    assert cli.main([*argv, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "failed: toy quick seed 1 fail_seed=1" in captured.err
+    assert "seed 1 was told to fail" in captured.err
+    assert (
+        sorted(_results(out)) == [0, 2]
+        and "2 done, 0 skipped (finished before), 1 failed" in captured.out
+    )
+
+
+def _sweep_in_a_subprocess(toy: Path, args: list[str], env: dict) -> subprocess.Popen:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_sweep import register_toy
+        register_toy(Path({str(toy / "nb")!r}))
+        from causalkit import cli
+        sys.exit(cli.main({args!r}))
+        """
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its workers and kernels die with it
+        env={**os.environ, **env},
+    )
+
+
+def test_a_killed_sweep_redoes_only_the_unfinished_runs(toy, capsys):
+    out = toy / "out"
+    args = ["sweep", "toy", "--seeds", "0-1", "--workers", "1", "--out", str(out)]
+    proc = _sweep_in_a_subprocess(toy, args, {"TOY_SLOW": "300"})
+    try:
+        deadline = time.monotonic() + 120
+        while not _results(out) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.5)
+        assert sorted(_results(out)) == [0]  # seed 1 is sleeping in its kernel
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # a crash: no clean-up at all
+        proc.wait(30)
+    first = (out / "toy/quick/seed-0" / RESULT).stat().st_mtime_ns
+    capsys.readouterr()
+    assert cli.main(args) == 0  # the same sweep again: seed 0 is skipped, seed 1 is run
+    assert "1 done, 1 skipped" in capsys.readouterr().out
+    assert (out / "toy/quick/seed-0" / RESULT).stat().st_mtime_ns == first
+    assert sorted(_results(out)) == [0, 1]
+
+
+def test_an_existing_scheduler_gives_the_same_metrics(toy, capsys):
+    scheduler_file = toy / "scheduler.json"
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    scheduler = ["-m", "distributed.cli.dask_scheduler", "--port", "0", *common]
+    worker = ["-m", "distributed.cli.dask_worker", "--nthreads", "1", *common]
+    started = [
+        subprocess.Popen(
+            [sys.executable, *scheduler, "--scheduler-file", str(scheduler_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        for _ in range(2):
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, *worker, address],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        remote, local = toy / "remote", toy / "local"
+        seeds = ["toy", "--seeds", "0-3", "--threads", "1"]
+        assert cli.main(["sweep", *seeds, "--scheduler", address, "--out", str(remote)]) == 0
+        assert f"sweeping 4 runs on {address}" in capsys.readouterr().err
+        assert cli.main(["sweep", *seeds, "--workers", "2", "--out", str(local)]) == 0
+        metrics = {s: r["metrics"] for s, r in _results(remote).items()}
+        assert metrics == {s: r["metrics"] for s, r in _results(local).items()}
+        assert len(metrics) == 4
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            proc.wait(30)
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "toy"])
+def test_every_notebook_declares_the_paper_values_its_report_lists(name):
+    spec = NOTEBOOKS[name]
+    assert spec.paper, f"{name} declares no headline metric for the report"
+    for metric, claim in spec.paper.items():
+        assert claim.where, metric
+        assert claim.value is None or isinstance(claim.value, (int, float)), metric
+    # That the notebook records each one is checked where it runs: tests/test_notebooks.py.
