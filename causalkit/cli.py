@@ -183,7 +183,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         threads=check_int("--threads", threads, 1),
         cell_timeout=args.cell_timeout,
     )
-    where = args.scheduler or f"a local cluster of {workers} worker processes"
+    where = args.scheduler or f"a local cluster of {workers} worker process(es)"
     print(
         f"sweeping {len(runs)} runs on {where}, {threads} torch thread(s) each, into {args.out}",
         file=sys.stderr,
