@@ -332,3 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Finished sweep runs are on disk; the same command resumes after them.
+        print("interrupted", file=sys.stderr)
+        return 130

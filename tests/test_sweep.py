@@ -6,6 +6,7 @@ test costs seconds. Every cluster listens on 127.0.0.1 only and is stopped by th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,7 +172,8 @@ def _sweep_in_a_subprocess(toy: Path, args: list[str], env: dict) -> subprocess.
     )
 
 
-def test_a_killed_sweep_redoes_only_the_unfinished_runs(toy, capsys):
+@pytest.mark.parametrize("how", ["ctrl-c", "crash"])
+def test_a_stopped_sweep_redoes_only_the_unfinished_runs(toy, capsys, how):
     out = toy / "out"
     args = ["sweep", "toy", "--seeds", "0-1", "--workers", "1", "--out", str(out)]
     proc = _sweep_in_a_subprocess(toy, args, {"TOY_SLOW": "300"})
@@ -181,8 +183,12 @@ def test_a_killed_sweep_redoes_only_the_unfinished_runs(toy, capsys):
             assert proc.poll() is None, proc.stdout.read()
             time.sleep(0.5)
         assert sorted(_results(out)) == [0]  # seed 1 is sleeping in its kernel
+        if how == "ctrl-c":  # what a terminal sends to the whole foreground group
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(60) == 130 and "interrupted" in proc.stdout.read()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # a crash: no clean-up at all
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a crash: no clean-up at all
         proc.wait(30)
     first = (out / "toy/quick/seed-0" / RESULT).stat().st_mtime_ns
     capsys.readouterr()
