@@ -10,7 +10,7 @@ STAMP := $(VENV)/.causalkit-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench browser-deps
+.PHONY: setup lab test lint bench browser-deps reproduce
 
 setup: $(STAMP)
 
@@ -52,3 +52,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m widgets bench
+
+# The committed reproduction report: every paper preset over its seeds (hours on a CPU; a
+# stopped run resumes where it stopped). Longest runs first, so two workers stay busy.
+SWEEP := $(BIN)/python -m causalkit sweep --preset paper --cell-timeout 5400 --out sweeps
+reproduce: $(STAMP)
+	$(SWEEP) semvae,cgn,icm --seeds 0
+	$(SWEEP) icm,cfl,ncc,tour --seeds 0-2
+	$(BIN)/python -m causalkit report sweeps --out REPRODUCTION.md \
+		--html reproduction/report.html --reproduction reproduction
