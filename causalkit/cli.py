@@ -173,19 +173,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.scheduler and args.workers:
         raise ValueError("--workers sizes the embedded cluster; a --scheduler has its own")
     workers = args.workers or (1 if args.scheduler else max(1, min(4, os.cpu_count() or 1)))
-    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    if args.threads is not None:
+        threads = check_int("--threads", args.threads, 1)
+    else:  # a cluster's workers take their host's cores over the workers on that host
+        threads = None if args.scheduler else max(1, (os.cpu_count() or 1) // workers)
     runs = plan_sweep(
         names,
         args.preset,
         parse_seeds(args.seeds),
         parse_assignments(args.param),
         Path(args.out),
-        threads=check_int("--threads", threads, 1),
+        threads=threads,
         cell_timeout=args.cell_timeout,
     )
     where = args.scheduler or f"a local cluster of {workers} worker process(es)"
+    each = f"{threads} torch thread(s)" if threads else "its host's cores over its workers"
     print(
-        f"sweeping {len(runs)} runs on {where}, {threads} torch thread(s) each, into {args.out}",
+        f"sweeping {len(runs)} runs on {where}, {each} each, into {args.out}",
         file=sys.stderr,
         flush=True,
     )
@@ -287,7 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="as for run"
     )
     swp.add_argument("--workers", type=int, help="worker processes of the embedded cluster")
-    swp.add_argument("--threads", type=int, help="torch threads per run (default cores/workers)")
+    swp.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per run (default: cores over workers on each host)",
+    )
     swp.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
     swp.add_argument("--out", default="sweeps", help="directory for the runs (default sweeps/)")
     swp.add_argument(

@@ -266,6 +266,25 @@ def reproduction_table(name: str, preset: str = "paper") -> Any:
     )
     if run_version(name) not in group["versions"]:
         note = f"**Stale:** the code changed since these runs; `{command}` refreshes them. {note}"
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in group["rows"]]
-    return Markdown(note + "\n\n" + "\n".join(lines))
+    return Markdown(note + "\n\n" + _seed_table(group))
+
+
+MAX_SEED_COLUMNS = 6  # beyond this a notebook's table shows min – max instead
+
+
+def _seed_table(group: dict[str, Any]) -> str:
+    """A notebook's view of a group: each seed's value beside the paper's, then mean ± sd."""
+    seeds = group["seeds"]
+    by_seed = {run["seed"]: run["metrics"] for run in group["runs"]}
+    wide = len(seeds) <= MAX_SEED_COLUMNS
+    middle = [f"seed {s}" for s in seeds] if wide else ["min – max"]
+    header = ["metric", "paper", "where", *middle, "mean ± sd"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in group["rows"]:
+        cells = _cells(row)
+        middle = [_number(by_seed[s].get(row["metric"])) for s in seeds] if wide else [cells[4]]
+        lines.append("| " + " | ".join([*cells[:3], *middle, cells[3]]) + " |")
+    minutes = [_number(round(group["seconds"][str(s)] / 60, 1)) for s in seeds]
+    if wide:
+        lines.append("| minutes | | | " + " | ".join(minutes) + " | |")
+    return "\n".join(lines)

@@ -41,7 +41,7 @@ class SweepRun:
     plan: RunPlan
     directory: Path
     version: str  # the notebook's and its package's code: a changed one reruns
-    threads: int = 1  # torch threads of the run's kernel
+    threads: int | None = 1  # torch threads of the run's kernel; None: its worker's share
     cell_timeout: int = DEFAULT_CELL_TIMEOUT
 
     @property
@@ -112,7 +112,7 @@ def plan_sweep(
     seeds: Iterable[int],
     overrides: dict[str, Any],
     out: Path,
-    threads: int = 1,
+    threads: int | None = 1,
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
 ) -> list[SweepRun]:
     """Every run of the sweep, each checked as ``run`` would check it, before any worker starts."""
@@ -147,12 +147,27 @@ def _kernel_failed_to_start(err: BaseException) -> bool:
     return "Kernel died before replying" in text or "Address already in use" in text
 
 
+def _share_of_cores() -> int:
+    """This worker's share of its host's cores: the cores over the workers now on the host.
+
+    Asked when the run starts, not when the sweep does: workers may join a cluster later.
+    """
+    from distributed import get_client, get_worker
+    from distributed.comm import get_address_host
+
+    here = get_address_host(get_worker().address)
+    workers = get_client().scheduler_info(n_workers=-1)["workers"]  # keyed by address
+    on_host = sum(get_address_host(address) == here for address in workers)
+    return max(1, (os.cpu_count() or 1) // max(1, on_host))
+
+
 def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
     """Run one notebook in this (worker) process's kernel and write its ``result.json``."""
     from causalkit.core import describe_device
 
+    threads = run.threads or _share_of_cores()
     # The kernel inherits these: each run gets its share of the cores, not all of them.
-    os.environ.update(OMP_NUM_THREADS=str(run.threads), MKL_NUM_THREADS=str(run.threads))
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if device:
         os.environ["CAUSALKIT_DEVICE"] = device
     run.directory.mkdir(parents=True, exist_ok=True)
@@ -176,8 +191,8 @@ def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "machine": f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()})",
-        "device": describe_device(),
-        "threads": run.threads,
+        "device": describe_device() if device else f"cpu ({threads} threads)",
+        "threads": threads,
         "notebook": output.name,
     }
     write_atomically(run.directory / RESULT, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from distributed import Client
 
 from causalkit import cli
 from causalkit.notebooks import NOTEBOOKS, NotebookSpec, PaperValue
@@ -33,6 +34,7 @@ if seed == fail_seed:
 time.sleep(float(os.environ.get("TOY_SLOW", 0)) if seed > 0 else 0)
 record_metric("x", rng.random())
 record_metric("twice_seed", 2 * seed)
+record_metric("kernel_threads", int(os.environ["OMP_NUM_THREADS"]))
 """
 
 
@@ -122,7 +124,11 @@ def test_a_sweep_runs_every_seed_and_the_report_tables_them(toy, capsys):
 
     # The notebook's table comes from reproduction/toy.json, and says when it is stale.
     shown = reproduction_table("toy", preset="quick").data
-    assert row in shown and "Seeds 0, 1, 2, 3" in shown
+    assert "| metric | paper | where | seed 0 | seed 1 | seed 2 | seed 3 | mean ± sd |" in shown
+    each = " | ".join(f"{x:.3g}" for x in xs)
+    assert "| `twice_seed` | – | not reported | 0 | 2 | 4 | 6 | 3 ± 2.58 |" in shown
+    assert f"| `x` | 0.5 | Table 1 | {each} | {sum(xs) / 4:.3g} ± " in shown
+    assert "Seeds 0, 1, 2, 3" in shown and "| minutes |" in shown
     assert "Stale" not in shown
     assert "No reproduction report" in reproduction_table("toy", preset="paper").data
 
@@ -228,14 +234,19 @@ def test_an_existing_scheduler_gives_the_same_metrics(toy, capsys):
                     stderr=subprocess.DEVNULL,
                 )
             )
+        with Client(address, timeout="30s") as client:  # both workers, before any run starts
+            client.wait_for_workers(2, timeout=60)
         remote, local = toy / "remote", toy / "local"
-        seeds = ["toy", "--seeds", "0-3", "--threads", "1"]
+        seeds = ["toy", "--seeds", "0-3"]
         assert cli.main(["sweep", *seeds, "--scheduler", address, "--out", str(remote)]) == 0
         assert f"sweeping 4 runs on {address}" in capsys.readouterr().err
         assert cli.main(["sweep", *seeds, "--workers", "2", "--out", str(local)]) == 0
         metrics = {s: r["metrics"] for s, r in _results(remote).items()}
         assert metrics == {s: r["metrics"] for s, r in _results(local).items()}
         assert len(metrics) == 4
+        # Each kernel got its worker's share of this host: its cores over the two workers.
+        share = max(1, (os.cpu_count() or 1) // 2)
+        assert {m["kernel_threads"] for m in metrics.values()} == {share}
     finally:
         for proc in reversed(started):
             proc.terminate()
