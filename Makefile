@@ -60,4 +60,4 @@ reproduce: $(STAMP)
 	$(SWEEP) semvae,cgn,icm --seeds 0
 	$(SWEEP) icm,cfl,ncc,tour --seeds 0-2
 	$(BIN)/python -m causalkit report sweeps --out REPRODUCTION.md \
-		--html reproduction/report.html --reproduction reproduction
+		--html sweeps/report.html --reproduction reproduction

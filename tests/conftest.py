@@ -32,7 +32,26 @@ def _stage(item: pytest.Item) -> int:
     return 0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _unchecked_tail(items: list[pytest.Item]) -> list[pytest.Item]:
+    """nbval's cells after each notebook's last ``# NBVAL_CHECK_OUTPUT`` cell.
+
+    Nothing they print is compared (``--nbval-lax``), and the notebook stage has already run
+    every cell headless, so nbval stops at the last cell it checks instead of running the
+    notebook a second time.
+    """
+    nbval = [item for item in items if hasattr(item, "cell_num") and hasattr(item, "options")]
+    last: dict[pytest.Collector, int] = {}
+    for item in nbval:
+        if item.options.get("check"):
+            last[item.parent] = max(last.get(item.parent, -1), item.cell_num)
+    return [item for item in nbval if item.cell_num > last.get(item.parent, -1)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tail = set(_unchecked_tail(items))
+    if tail:
+        config.hook.pytest_deselected(items=list(tail))
+        items[:] = [item for item in items if item not in tail]
     items.sort(key=_stage)  # stable: keeps file order within a stage
 
 

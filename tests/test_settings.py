@@ -64,7 +64,7 @@ def test_a_non_editable_install_finds_its_notebooks(tmp_path):
     """
     source = tmp_path / "source"  # built from a copy: setuptools writes build/ into the tree
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "data_cache", "runs")
-    for part in ("causalkit", "widgets", "notebooks"):
+    for part in ("causalkit", "widgets", "notebooks", "reproduction"):
         shutil.copytree(ROOT / part, source / part, ignore=skip)
     for part in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / part, source / part)
@@ -79,15 +79,18 @@ def test_a_non_editable_install_finds_its_notebooks(tmp_path):
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "xdg"))
     probe = (
         "import causalkit; from causalkit.core import get_settings; s = get_settings(); "
-        "print(causalkit.__file__); print(s.notebooks); print(s.cache); print(s.checkout)"
+        "print(causalkit.__file__); print(s.notebooks); print(s.cache); print(s.checkout); "
+        "from causalkit.report import reproduction_dir; print(reproduction_dir())"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     )
-    module, notebooks, cache, checkout = out.stdout.split("\n")[:4]
+    module, notebooks, cache, checkout, tables = out.stdout.split("\n")[:5]
     assert Path(module).is_relative_to(site), out.stderr
     assert Path(notebooks).resolve() == (prefix / "share/causalkit/notebooks").resolve()
     assert (Path(notebooks) / "00_tour.ipynb").is_file()
+    shipped = sorted(p.name for p in Path(tables).glob("*.json"))  # the notebooks' tables
+    assert shipped == sorted(p.name for p in (ROOT / "reproduction").glob("*.json")) != []
     assert Path(cache) == tmp_path / "xdg" / "causalkit" and checkout == "None"
     listed = subprocess.run(
         [sys.executable, "-m", "causalkit", "list"],

@@ -262,3 +262,17 @@ def test_every_notebook_declares_the_paper_values_its_report_lists(name):
         assert claim.where, metric
         assert claim.value is None or isinstance(claim.value, (int, float)), metric
     # That the notebook records each one is checked where it runs: tests/test_notebooks.py.
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n != "toy"])
+def test_the_committed_report_holds_each_paper_preset(name):
+    """reproduction/<name>.json: the paper preset's runs, over the seeds REPRODUCTION.md lists."""
+    path = Path(__file__).parents[1] / "reproduction" / f"{name}.json"
+    (group,) = [g for g in json.loads(path.read_text())["groups"] if g["preset"] == "paper"]
+    at_least = 1 if name in ("semvae", "cgn") else 3  # hours per seed on a 2-core CPU
+    assert len(group["seeds"]) >= at_least and group["parameters"] == {}
+    assert [row["metric"] for row in group["rows"]] == list(NOTEBOOKS[name].paper)
+    for row in group["rows"]:
+        assert row["n"] == len(group["seeds"]), row["metric"]  # every run recorded it
+        assert row["min"] <= row["mean"] <= row["max"]
+    assert f"`{name}`, preset `paper`" in (path.parents[1] / "REPRODUCTION.md").read_text()
