@@ -209,7 +209,7 @@ def _client(workers: int | None, scheduler: str | None):
         threads_per_worker=1,  # one run at a time per worker process
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # its HTTP server (health, metrics): any free port
     )
     return Client(cluster)
 

@@ -276,3 +276,15 @@ def test_the_committed_report_holds_each_paper_preset(name):
         assert row["n"] == len(group["seeds"]), row["metric"]  # every run recorded it
         assert row["min"] <= row["mean"] <= row["max"]
     assert f"`{name}`, preset `paper`" in (path.parents[1] / "REPRODUCTION.md").read_text()
+
+
+def test_the_embedded_cluster_listens_on_loopback_only():
+    import psutil
+
+    from causalkit.sweep import _client
+
+    with _client(1, None):
+        listening = [
+            c.laddr.ip for c in psutil.Process().net_connections("tcp") if c.status == "LISTEN"
+        ]
+    assert listening and set(listening) == {"127.0.0.1"}, listening
