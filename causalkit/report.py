@@ -19,7 +19,7 @@ from typing import Any
 
 from causalkit.core.files import write_atomically
 from causalkit.core.settings import get_settings
-from causalkit.notebooks import get_spec
+from causalkit.notebooks import NOTEBOOKS, get_spec
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def _where(run: dict[str, Any]) -> str:
+    torch = f", torch {run['torch']}" if "torch" in run else ""  # recorded since 2026-12-04
+    return f"{run['machine']}, {run['device']}{torch}"
+
+
 def _seed_list(seeds: list[int]) -> str:
     return ", ".join(str(s) for s in seeds)
 
@@ -115,7 +120,7 @@ def group_markdown(group: Group) -> str:
         f"### {spec.title} (`{group.name}`, preset `{group.preset}`{extra})",
         "",
         f"Seeds {_seed_list(group.seeds)}; code version {', '.join(sorted(group.versions))}; "
-        f"{runs[0]['machine']}, {runs[0]['device']}; {minutes:.1f} min of runs "
+        f"{_where(runs[0])}; {minutes:.1f} min of runs "
         f"({each} min).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
@@ -136,6 +141,10 @@ def markdown(groups: list[Group]) -> str:
         "",
         f"Produced {time.strftime('%Y-%m-%d')}.",
     ]
+    missing = [name for name in NOTEBOOKS if name not in {g.name for g in groups}]
+    if missing:
+        listed = ", ".join(f"`{name}`" for name in missing)
+        head += ["", f"Not in this report yet: {listed} (`make reproduce` runs them)."]
     return "\n\n".join(["\n".join(head), *(group_markdown(g) for g in groups)]) + "\n"
 
 
@@ -189,8 +198,7 @@ def html_report(groups: list[Group]) -> str:
         figure = _figure(group).to_html(full_html=False, include_plotlyjs=i == 0)
         parts.append(
             f"<h2>{html.escape(spec.title)} ({group.name}, preset {group.preset})</h2>"
-            f"<p>Seeds {_seed_list(group.seeds)}; {html.escape(group.runs[0]['machine'])}, "
-            f"{html.escape(group.runs[0]['device'])}.</p>"
+            f"<p>Seeds {_seed_list(group.seeds)}; {html.escape(_where(group.runs[0]))}.</p>"
             f"<table><tr>{header}</tr>{cells}</table>{figure}"
         )
     style = "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
@@ -212,8 +220,7 @@ def summary_json(group: Group) -> dict[str, Any]:
         "seeds": group.seeds,
         "versions": sorted(group.versions),
         "produced": max(run["started"] for run in group.runs),
-        "machine": group.runs[0]["machine"],
-        "device": group.runs[0]["device"],
+        **{k: group.runs[0][k] for k in ("machine", "device", "torch") if k in group.runs[0]},
         "seconds": {str(run["seed"]): run["seconds"] for run in group.runs},
         "rows": metric_rows(group),
         "runs": [{"seed": run["seed"], "metrics": run["metrics"]} for run in group.runs],
@@ -256,12 +263,14 @@ def reproduction_table(name: str, preset: str = "paper") -> Any:
     group = next((g for g in groups if g["preset"] == preset and not g["parameters"]), None)
     if group is None:
         return Markdown(
-            f"*No reproduction report for `{name}` (preset `{preset}`) yet: `{command}`, "
-            f"then `python -m causalkit report sweeps --reproduction reproduction`.*"
+            f"*No reproduction report for `{name}` (preset `{preset}`) yet: `make reproduce` "
+            f"makes it (or `{command}`, then `python -m causalkit report sweeps --out "
+            "REPRODUCTION.md --reproduction reproduction`). Until then, the multi-seed numbers "
+            "in this section's text are earlier measurements, typed in by hand.*"
         )
     note = (
         f"Seeds {_seed_list(group['seeds'])}, produced {group['produced'][:10]} with code "
-        f"version {', '.join(group['versions'])} on {group['machine']}, {group['device']} "
+        f"version {', '.join(group['versions'])} on {_where(group)} "
         "(`REPRODUCTION.md`; sd is the sample standard deviation)."
     )
     if run_version(name) not in group["versions"]:

@@ -9,6 +9,7 @@ crash or Ctrl-C resumes where it stopped. Tasks carry paths, never models.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -147,6 +148,18 @@ def _kernel_failed_to_start(err: BaseException) -> bool:
     return "Kernel died before replying" in text or "Address already in use" in text
 
 
+def machine() -> str:
+    """Host, processor and cores: what a reader needs to compare wall times and numbers."""
+    processor = platform.processor()
+    with contextlib.suppress(OSError):  # Linux names the model; platform often does not
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                processor = line.split(":", 1)[1].strip()
+                break
+    processor = processor or platform.machine()
+    return f"{platform.node()} ({processor}, {os.cpu_count()} cores, {platform.machine()})"
+
+
 def _share_of_cores() -> int:
     """This worker's share of its host's cores: the cores over the workers now on the host.
 
@@ -163,6 +176,8 @@ def _share_of_cores() -> int:
 
 def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
     """Run one notebook in this (worker) process's kernel and write its ``result.json``."""
+    import torch
+
     from causalkit.core import describe_device
 
     threads = run.threads or _share_of_cores()
@@ -190,7 +205,8 @@ def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
         "metrics": result.metrics,
         "seconds": round(result.seconds, 3),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "machine": f"{platform.node()} ({os.cpu_count()} cores, {platform.machine()})",
+        "machine": machine(),
+        "torch": torch.__version__,
         "device": describe_device() if device else f"cpu ({threads} threads)",
         "threads": threads,
         "notebook": output.name,
