@@ -49,6 +49,15 @@ def positive_seconds(text: str) -> int:
         ) from None
 
 
+def _add_cell_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cell-timeout",
+        type=positive_seconds,
+        default=DEFAULT_CELL_TIMEOUT,
+        help=f"whole seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
+    )
+
+
 def printable(text: str) -> str:
     """``text`` with control characters escaped, so a file cannot drive the terminal."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -249,12 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", help="directory for the executed notebook (default: runs/)")
     run.add_argument("--json", help="write the recorded metrics to this JSON file")
-    run.add_argument(
-        "--cell-timeout",
-        type=positive_seconds,
-        default=DEFAULT_CELL_TIMEOUT,
-        help=f"whole seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
-    )
+    _add_cell_timeout(run)
     run.add_argument(
         "--force", action="store_true", help="replace an existing executed notebook or JSON file"
     )
@@ -298,12 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swp.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
     swp.add_argument("--out", default="sweeps", help="directory for the runs (default sweeps/)")
-    swp.add_argument(
-        "--cell-timeout",
-        type=positive_seconds,
-        default=DEFAULT_CELL_TIMEOUT,
-        help=f"whole seconds one cell may run (default {DEFAULT_CELL_TIMEOUT})",
-    )
+    _add_cell_timeout(swp)
     swp.set_defaults(func=cmd_sweep)
 
     rep = sub.add_parser("report", help="the reproduction table of a sweep's runs")

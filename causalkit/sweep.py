@@ -24,7 +24,7 @@ from typing import Any
 
 from causalkit.core import code_version
 from causalkit.core.files import write_atomically
-from causalkit.notebooks import get_spec, notebook_path
+from causalkit.notebooks import get_spec, notebook_path, read_notebook
 from causalkit.runner import DEFAULT_CELL_TIMEOUT, RunPlan, execute, plan_run
 
 RESULT = "result.json"
@@ -93,12 +93,9 @@ def run_version(name: str) -> str:
     """
     spec = get_spec(name)
     digest = hashlib.sha256(code_version(spec.package).encode())
-    cells = json.loads(notebook_path(spec).read_text(encoding="utf-8"))["cells"]
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            source = cell["source"]
-            digest.update(("".join(source) if isinstance(source, list) else source).encode())
-            digest.update(b"\0")
+    for cell in read_notebook(notebook_path(spec)).cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode() + b"\0")
     return digest.hexdigest()[:16]
 
 
