@@ -1,8 +1,12 @@
 """Shared fixtures, and the order the suite runs in.
 
-Order matters for speed, not correctness: the notebook regression tests train
-each model once and warm ``data_cache/``; nbval, the widget tests and the browser
-tests that follow reuse what was trained.
+Order matters for speed, not correctness. The tests that need a paper's trained
+quick-preset models form one chain per paper: the reference solutions, the notebook
+regression, nbval, the panel benchmark and the browser test. The first link trains each
+model into ``data_cache/`` and the rest reuse it. Under pytest-xdist (``make test`` runs
+``-n <cores> --dist loadgroup``) each chain is one ``xdist_group``, so one worker trains a
+paper's models while another trains the next paper's, instead of both waiting on one
+cache lock. The longest chains go first; every other test fills in around them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import os
 
 import pytest
 
+from causalkit.notebooks import NOTEBOOKS
+
 # Progress bars add nothing to a test log.
 os.environ.setdefault("CAUSALKIT_PROGRESS", "0")
 # The bounds that tests and notebook runs check on trained models were measured on the CPU's
@@ -18,6 +24,15 @@ os.environ.setdefault("CAUSALKIT_PROGRESS", "0")
 # trained-model assertions of the unit and widget tests failed). The suite therefore runs
 # on the CPU unless CAUSALKIT_DEVICE says otherwise: `CAUSALKIT_DEVICE=cuda make test`.
 os.environ.setdefault("CAUSALKIT_DEVICE", "cpu")
+# Under xdist the cores are shared out, so two workers' torch pools do not fight over them
+# (the kernels papermill and nbval start inherit it). Set before any test imports torch.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+
+# Longest chain first (cold-cache seconds on a 2-core CPU: ICM ~450, CGN ~250, the VAE ~270).
+CHAIN_ORDER = ("icm", "cgn", "semvae", "ncc", "cfl", "tour")
+_BY_FILENAME = {spec.filename: name for name, spec in NOTEBOOKS.items()}
 
 
 def _stage(item: pytest.Item) -> int:
@@ -47,12 +62,46 @@ def _unchecked_tail(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for item in nbval if item.cell_num > last.get(item.parent, -1)]
 
 
+def _chain(item: pytest.Item) -> str | None:
+    """The paper whose trained quick-preset models this test uses, if it uses any."""
+    path = item.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        return _BY_FILENAME.get(path.rsplit("/", 1)[-1])
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec else {}
+    if path == "tests/test_notebooks.py":
+        return params.get("name")
+    for fixture in getattr(item, "fixturenames", ()):  # cfl_result: CFL's trained models
+        if fixture.endswith("_result") and fixture.removesuffix("_result") in NOTEBOOKS:
+            return fixture.removesuffix("_result")
+    if not path.startswith(("tests/test_solutions.py", "tests/test_widgets", "tests/browser/")):
+        return None
+    # Named for their paper: a panel (<paper>_<what>), a test, or a file (test_widgets_cgn_…).
+    stem = path.rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_widgets_")
+    for name in (str(params.get("name", "")), item.name, stem):
+        paper = name.removeprefix("test_").split("_", 1)[0]
+        if paper in NOTEBOOKS:
+            return paper
+    return None
+
+
+def _order(item: pytest.Item) -> tuple[int, int]:
+    chain = _chain(item)
+    rank = CHAIN_ORDER.index(chain) if chain in CHAIN_ORDER else len(CHAIN_ORDER)
+    return rank, _stage(item)
+
+
+# tryfirst: xdist's own hook reads the xdist_group marks to build its work units.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tail = set(_unchecked_tail(items))
     if tail:
         config.hook.pytest_deselected(items=list(tail))
         items[:] = [item for item in items if item not in tail]
-    items.sort(key=_stage)  # stable: keeps file order within a stage
+    for item in items:
+        if chain := _chain(item):
+            item.add_marker(pytest.mark.xdist_group(chain))
+    items.sort(key=_order)  # stable: keeps file order within a chain and a stage
 
 
 @pytest.fixture
