@@ -43,11 +43,11 @@ browser-deps:
 		fi; \
 	fi
 
-# One pytest-xdist worker per core (at most 4), each paper's trained-model tests kept on one
-# worker in the order tests/conftest.py gives; the slowest tests are listed at the end.
+# One pytest-xdist worker per core (at most 4); tests/conftest.py keeps each paper's
+# trained-model tests in order on one worker. The slowest tests are listed at the end.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 test: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder --durations 25
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --durations 25
 
 lint: $(STAMP)
 	$(BIN)/ruff check causalkit widgets tests notebooks

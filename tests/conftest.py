@@ -2,11 +2,11 @@
 
 Order matters for speed, not correctness. The tests that need a paper's trained
 quick-preset models form one chain per paper: the reference solutions, the notebook
-regression, nbval, the panel benchmark and the browser test. The first link trains each
-model into ``data_cache/`` and the rest reuse it. Under pytest-xdist (``make test`` runs
-``-n <cores> --dist loadgroup``) each chain is one ``xdist_group``, so one worker trains a
-paper's models while another trains the next paper's, instead of both waiting on one
-cache lock. The longest chains go first; every other test fills in around them.
+regression, nbval, the panels and the browser test. The first link trains each model into
+``data_cache/`` and the rest reuse it. Under pytest-xdist (``make test`` runs ``-n <cores>``)
+each chain is one unit of work (:func:`pytest_xdist_make_scheduler`), so one worker trains a
+paper's models while another trains the next paper's, instead of both waiting on one cache
+lock. The longest chains go first; every other test fills in around them.
 """
 
 from __future__ import annotations
@@ -62,46 +62,57 @@ def _unchecked_tail(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for item in nbval if item.cell_num > last.get(item.parent, -1)]
 
 
-def _chain(item: pytest.Item) -> str | None:
-    """The paper whose trained quick-preset models this test uses, if it uses any."""
-    path = item.nodeid.split("::", 1)[0]
+def _chain(nodeid: str) -> str | None:
+    """The paper whose trained quick-preset models the test ``nodeid`` uses, if any.
+
+    From the test's id alone, because xdist's scheduler sees nothing else: a notebook's
+    cells, a parametrization (``[cgn]``, ``[semvae_noise_traversal]``), a test named
+    ``test_<paper>_…`` or a file named for its paper (``browser/test_cgn.py``).
+    """
+    path, _, test = nodeid.partition("::")
     if path.endswith(".ipynb"):
         return _BY_FILENAME.get(path.rsplit("/", 1)[-1])
-    callspec = getattr(item, "callspec", None)
-    params = callspec.params if callspec else {}
-    if path == "tests/test_notebooks.py":
-        return params.get("name")
-    for fixture in getattr(item, "fixturenames", ()):  # cfl_result: CFL's trained models
-        if fixture.endswith("_result") and fixture.removesuffix("_result") in NOTEBOOKS:
-            return fixture.removesuffix("_result")
-    if not path.startswith(("tests/test_solutions.py", "tests/test_widgets", "tests/browser/")):
+    chained = ("tests/test_notebooks.py", "tests/test_solutions.py", "tests/test_widgets")
+    if not path.startswith((*chained, "tests/browser/")):
         return None
-    # Named for their paper: a panel (<paper>_<what>), a test, or a file (test_widgets_cgn_…).
+    name, _, param = test.partition("[")
     stem = path.rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_widgets_")
-    for name in (str(params.get("name", "")), item.name, stem):
-        paper = name.removeprefix("test_").split("_", 1)[0]
+    for word in (param.removesuffix("]"), name, stem):
+        paper = word.removeprefix("test_").split("_", 1)[0]
         if paper in NOTEBOOKS:
             return paper
     return None
 
 
 def _order(item: pytest.Item) -> tuple[int, int]:
-    chain = _chain(item)
+    chain = _chain(item.nodeid)
     rank = CHAIN_ORDER.index(chain) if chain in CHAIN_ORDER else len(CHAIN_ORDER)
     return rank, _stage(item)
 
 
-# tryfirst: xdist's own hook reads the xdist_group marks to build its work units.
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tail = set(_unchecked_tail(items))
     if tail:
         config.hook.pytest_deselected(items=list(tail))
         items[:] = [item for item in items if item not in tail]
-    for item in items:
-        if chain := _chain(item):
-            item.add_marker(pytest.mark.xdist_group(chain))
     items.sort(key=_order)  # stable: keeps file order within a chain and a stage
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scope scheduler with one work unit per paper chain, in collection order.
+
+    (``--dist loadgroup`` would do this from marks, but xdist 3.8 renames the node ids it
+    groups by in a way pytest 9.2 ignores.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ChainScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _chain(nodeid) or nodeid
+
+    config.option.loadscopereorder = False  # keep the longest-first order above
+    return ChainScheduling(config, log)
 
 
 @pytest.fixture

@@ -174,7 +174,7 @@ def test_cfl_panel_digit_mode_asks_the_annotators(cfl_result):
     assert panel.figure.value != before
 
 
-def test_digit_render_rejects_bad_input(cfl_result):
+def test_cfl_digit_render_rejects_bad_input(cfl_result):
     from widgets.cfl import _digit_models
 
     models, pool = _digit_models(cfl_result.mnist)
