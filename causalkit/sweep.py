@@ -157,6 +157,16 @@ def machine() -> str:
     return f"{platform.node()} ({processor}, {os.cpu_count()} cores, {platform.machine()})"
 
 
+def cores_each(workers: int) -> int:
+    """Each of ``workers`` processes' share of this host's cores, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def use_threads(threads: int) -> None:
+    """Give torch in this process, and every kernel it starts, ``threads`` threads."""
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
 def _share_of_cores() -> int:
     """This worker's share of its host's cores: the cores over the workers now on the host.
 
@@ -168,7 +178,7 @@ def _share_of_cores() -> int:
     here = get_address_host(get_worker().address)
     workers = get_client().scheduler_info(n_workers=-1)["workers"]  # keyed by address
     on_host = sum(get_address_host(address) == here for address in workers)
-    return max(1, (os.cpu_count() or 1) // max(1, on_host))
+    return cores_each(on_host)
 
 
 def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
@@ -178,8 +188,7 @@ def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
     from causalkit.core import describe_device
 
     threads = run.threads or _share_of_cores()
-    # The kernel inherits these: each run gets its share of the cores, not all of them.
-    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    use_threads(threads)  # the kernel inherits it: a share of the cores, not all of them
     if device:
         os.environ["CAUSALKIT_DEVICE"] = device
     run.directory.mkdir(parents=True, exist_ok=True)
