@@ -262,11 +262,16 @@ def reproduction_table(name: str, preset: str = "paper") -> Any:
     groups = json.loads(path.read_text())["groups"] if path.is_file() else []
     group = next((g for g in groups if g["preset"] == preset and not g["parameters"]), None)
     if group is None:
+        log = reproduction_dir().parent / "docs" / f"{name}-log.md"  # the lab notes, if any
         return Markdown(
             f"*No reproduction report for `{name}` (preset `{preset}`) yet: `make reproduce` "
             f"makes it (or `{command}`, then `python -m causalkit report sweeps --out "
-            "REPRODUCTION.md --reproduction reproduction`). Until then, the multi-seed numbers "
-            "in this section's text are earlier measurements, typed in by hand.*"
+            "REPRODUCTION.md --reproduction reproduction`)."
+            + (
+                f" Earlier measurements, made by hand, are in `docs/{log.name}`.*"
+                if log.is_file()
+                else "*"
+            )
         )
     note = (
         f"Seeds {_seed_list(group['seeds'])}, produced {group['produced'][:10]} with code "

@@ -134,7 +134,11 @@ def test_a_sweep_runs_every_seed_and_the_report_tables_them(toy, capsys):
     assert f"| `x` | 0.5 | Table 1 | {each} | {sum(xs) / 4:.3g} ± " in shown
     assert "Seeds 0, 1, 2, 3" in shown and "| minutes |" in shown
     assert "Stale" not in shown
-    assert "No reproduction report" in reproduction_table("toy", preset="paper").data
+    missing = reproduction_table("toy", preset="paper").data
+    assert "No reproduction report" in missing and "docs/" not in missing
+    (toy / "docs").mkdir()
+    (toy / "docs" / "toy-log.md").write_text("# earlier runs\n")
+    assert "made by hand, are in `docs/toy-log.md`" in reproduction_table("toy", "paper").data
 
     # A second sweep finds every run finished and starts nothing.
     capsys.readouterr()

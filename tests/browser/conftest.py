@@ -8,8 +8,9 @@ JupyterLab serves (default: the repo root), e.g. to try the harness on a scratch
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,10 +71,29 @@ def lab_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab_server(browser_available: Path, lab_root: Path) -> Iterator[LabServer]:
-    """The session's JupyterLab server (started once, stopped with its kernels at the end)."""
-    with harness.lab_server(lab_root) as server:
-        yield server
+def _live_lab_server(browser_available: Path, lab_root: Path) -> Iterator[Callable[[], LabServer]]:
+    """A function giving the session's running server; every server started is stopped
+    with its kernels at the end."""
+    with contextlib.ExitStack() as servers:
+        started: list[LabServer] = []
+
+        def live() -> LabServer:
+            if not started or started[-1].process.poll() is not None:
+                started.append(servers.enter_context(harness.lab_server(lab_root)))
+            return started[-1]
+
+        yield live
+
+
+@pytest.fixture
+def lab_server(_live_lab_server: Callable[[], LabServer]) -> LabServer:
+    """The session's JupyterLab server, started on first use and again if it has exited.
+
+    Under xdist a worker's browser tests can be most of an hour apart (a paper's training
+    runs between them), longer than the server's idle shutdown, its safety net against
+    orphans: a server found gone is replaced rather than failing the test.
+    """
+    return _live_lab_server()
 
 
 @pytest.fixture
