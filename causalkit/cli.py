@@ -1,4 +1,5 @@
-"""``python -m causalkit``: list the notebooks, run one headless, strip them, score NCC pairs.
+"""``python -m causalkit``: list the notebooks, run one headless, strip them, sweep and report,
+write the course editions and grade them, score NCC pairs.
 
 The panels' benchmark is ``python -m widgets bench``: causalkit never imports the panels.
 """
@@ -237,6 +238,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edition(args: argparse.Namespace) -> int:
+    from causalkit.course import make_edition
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    written = make_edition(args.kind, args.out, names, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    what = "answers replaced by stubs" if args.kind == "student" else "solutions inline"
+    print(f"\n{args.kind} edition ({what}): {len(written)} files in {args.out}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from causalkit.course import grade
+
+    reports = grade(args.target, args.out, args.preset, args.cell_timeout, force=args.force)
+    rows = [
+        [r.path.name, f"{s.number}. {s.title}", f"{s.earned}/{s.points}", printable(s.message)]
+        for r in reports
+        for s in r.scores
+    ]
+    print(format_table(["notebook", "exercise", "score", "why"], rows))
+    earned, points = sum(r.earned for r in reports), sum(r.points for r in reports)
+    for report in reports:
+        print(f"{report.path.name}: {report.earned}/{report.points}; run: {report.executed}")
+    print(f"\ntotal {earned}/{points}")
+    return 0 if earned == points else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m causalkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +343,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--reproduction", help="also write <dir>/<name>.json, the tables the notebooks read"
     )
     rep.set_defaults(func=cmd_report)
+
+    edition = sub.add_parser(
+        "edition", help="write the student (answers stubbed) or instructor edition of the notebooks"
+    )
+    edition.add_argument("kind", choices=["student", "instructor"])
+    edition.add_argument("--out", required=True, help="directory for the notebooks")
+    edition.add_argument(
+        "--names", help=f"comma-separated, from: {', '.join(NOTEBOOKS)} (default all)"
+    )
+    edition.add_argument("--force", action="store_true", help="replace existing notebooks in --out")
+    edition.set_defaults(func=cmd_edition)
+
+    grd = sub.add_parser(
+        "grade", help="run a student's notebook (or a folder of them) and check each exercise"
+    )
+    grd.add_argument("target", help="a notebook, or a directory of notebooks")
+    grd.add_argument("--preset", default="quick", help="the preset the notebook runs with")
+    grd.add_argument(
+        "--out",
+        default="runs/graded",
+        help="directory for the executed copies (default runs/graded)",
+    )
+    grd.add_argument("--force", action="store_true", help="replace executed copies in --out")
+    grd.add_argument(
+        "--cell-timeout",
+        type=positive_seconds,
+        default=3600,
+        help="whole seconds one cell may run (default 3600: a check may train on a cold cache)",
+    )
+    grd.set_defaults(func=cmd_grade)
 
     ncc = sub.add_parser("ncc", help="the Neural Causation Coefficient (Lopez-Paz et al. 2017)")
     ncc_sub = ncc.add_subparsers(dest="ncc_command", required=True)

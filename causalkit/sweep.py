@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import platform
 import random
 import re
 import time
+import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,16 +88,36 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-def run_version(name: str) -> str:
-    """A hash of the notebook's code cells and of the code its package caches under.
+UNVERSIONED_TAGS = {"exercise", "self-check"}
 
-    Markdown is left out: rewording a lesson changes no number, so it leaves a report current.
+
+def without_comments(source: str) -> str:
+    """``source`` without its comments, blank lines and trailing spaces: what runs."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):  # not Python (a magic): the text itself
+        return source
+    lines = source.splitlines()
+    for token in reversed(tokens):
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            lines[row - 1] = lines[row - 1][:col]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def run_version(name: str) -> str:
+    """A hash of the notebook's code as it runs, and of the code its package caches under.
+
+    Markdown, comments, exercises and self-checks are left out: rewording a lesson, a comment
+    or an exercise changes no number, so it leaves a report current.
     """
     spec = get_spec(name)
     digest = hashlib.sha256(code_version(spec.package).encode())
     for cell in read_notebook(notebook_path(spec)).cells:
-        if cell.cell_type == "code":
-            digest.update(cell.source.encode() + b"\0")
+        # Exercises define the student's functions and self-checks ask questions: no recorded
+        # number depends on them.
+        if cell.cell_type == "code" and not UNVERSIONED_TAGS & set(cell.metadata.get("tags", [])):
+            digest.update(without_comments(cell.source).encode() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -1,8 +1,8 @@
 """Shared fixtures, and the order the suite runs in.
 
 Order matters for speed, not correctness. The tests that need a paper's trained
-quick-preset models form one chain per paper: the reference solutions, the notebook
-regression, nbval, the panels and the browser test. The first link trains each model into
+quick-preset models form one chain per paper: the notebook regression (which also grades the
+reference answers), the student edition's grading, nbval, the panels and the browser test. The first link trains each model into
 ``data_cache/`` and the rest reuse it. Under pytest-xdist (``make test`` runs ``-n <cores>``)
 each chain is one unit of work (:func:`pytest_xdist_make_scheduler`), so one worker trains a
 paper's models while another trains the next paper's, instead of both waiting on one cache
@@ -75,7 +75,7 @@ def _chain(nodeid: str) -> str | None:
     path, _, test = nodeid.partition("::")
     if path.endswith(".ipynb"):
         return _BY_FILENAME.get(path.rsplit("/", 1)[-1])
-    chained = ("tests/test_notebooks.py", "tests/test_solutions.py", "tests/test_widgets")
+    chained = ("tests/test_notebooks.py", "tests/test_widgets")
     if not path.startswith((*chained, "tests/browser/")):
         return None
     name, _, param = test.partition("[")

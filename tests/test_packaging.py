@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -71,14 +72,34 @@ def test_committed_notebook_is_stripped(name):
 
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_notebook_is_a_lesson(name):
-    """Opens with learning goals, closes with 2-4 exercises whose solutions are in the package."""
+    """Opens with goals, prerequisites, run times and the paper's link; every section says how
+    long it takes; 2-3 self-checks; closes with a summary per goal and graded exercises."""
     nb = nbformat.read(notebook_dir() / NOTEBOOKS[name].filename, as_version=4)
-    assert "Learning goals" in nb.cells[0].source
-    last = nb.cells[-1].source
-    exercises = last[last.index("## Exercises") :]
-    assert 2 <= len(re.findall(r"^\d\. ", exercises, flags=re.M)) <= 4
-    solutions = re.search(r"causalkit/solutions/(\w+)\.py", exercises)
-    assert solutions and (ROOT / "causalkit" / "solutions" / f"{solutions[1]}.py").is_file()
+    opening = nb.cells[0].source + nb.cells[1].source
+    assert "Learning goals" in opening and "Before you start" in opening
+    assert "Run time" in opening
+    words = " ".join(opening.lower().split())
+    assert "quick preset" in words and "paper preset" in words
+    goals = re.findall(r"^(\d)\. ", opening[opening.index("Learning goals") :], flags=re.M)
+    if name != "tour":  # the tour links every paper in its suite table instead
+        assert re.search(r"https://(arxiv\.org|openreview\.net|doi\.org)/", opening) or (
+            "anonymous" in opening
+        )
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    sections = [s for s in markdown if s.startswith("## ")]
+    untimed = [
+        s.splitlines()[0]
+        for s in sections
+        if "minute" not in "".join(s.splitlines()[:3])
+        and not s.startswith(("## Summary", "## Before you start"))
+    ]
+    assert not untimed, f"sections without a time estimate: {untimed}"
+    (summary,) = [s for s in markdown if s.startswith("## Summary")]
+    assert re.findall(r"^(\d)\. ", summary, flags=re.M)[: len(goals)] == goals
+    tags = [set(c.metadata.get("tags", [])) for c in nb.cells]
+    assert 2 <= sum("self-check" in t for t in tags) <= 4
+    assert 3 <= sum("exercise" in t for t in tags) <= 6
+    assert "causalkit.solutions" not in json.dumps(nb)
 
 
 @pytest.mark.parametrize("name", list(NOTEBOOKS))

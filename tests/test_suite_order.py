@@ -13,7 +13,7 @@ from causalkit.notebooks import NOTEBOOKS
     [
         ("notebooks/03_icm.ipynb::Cell 2", "icm"),
         ("tests/test_notebooks.py::test_quick_preset_meets_its_declared_metrics[cgn]", "cgn"),
-        ("tests/test_solutions.py::test_ncc_1_swapping_columns_flips_every_verdict", "ncc"),
+        ("tests/test_notebooks.py::test_student_edition_scores_zero[ncc]", "ncc"),
         ("tests/test_widgets.py::test_registered_panel_benchmark[semvae_noise]", "semvae"),
         ("tests/test_widgets.py::test_cfl_render_rejects_out_of_range_controls[1.5-0.1]", "cfl"),
         ("tests/test_widgets_cgn_composer.py::test_render_rejects_bad_controls[x]", "cgn"),

@@ -298,3 +298,27 @@ def test_the_embedded_cluster_listens_on_loopback_only():
             c.laddr.ip for c in psutil.Process().net_connections("tcp") if c.status == "LISTEN"
         ]
     assert listening and set(listening) == {"127.0.0.1"}, listening
+
+
+def test_run_version_follows_the_code_that_runs_not_comments_or_exercises(tmp_path, monkeypatch):
+    from causalkit.notebooks import get_spec
+    from causalkit.sweep import run_version
+
+    path = tmp_path / get_spec("tour").filename
+    monkeypatch.setattr("causalkit.sweep.notebook_path", lambda spec: path)
+
+    def version(*cells):
+        nbformat.write(nbformat.v4.new_notebook(cells=list(cells)), path)
+        return run_version("tour")
+
+    code = nbformat.v4.new_code_cell
+    base = version(code("x = 1\ny = x + 1"))
+    assert version(code("x = 1  # one\n\n# then\ny = x + 1   ")) == base
+    assert version(code("x = 1\ny = x + 1"), nbformat.v4.new_markdown_cell("words")) == base
+    tagged = [
+        code("def f():\n    raise NotImplementedError", metadata={"tags": [t]})
+        for t in ("exercise", "self-check")
+    ]
+    assert version(code("x = 1\ny = x + 1"), *tagged) == base
+    assert version(code("x = 1\ny = x + 2")) != base
+    assert version(code("x = 1\ny = '# x + 1'")) != version(code("x = 1\ny = ''"))

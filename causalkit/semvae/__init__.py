@@ -1,6 +1,6 @@
 """Unsupervised Learning of Causal Relationships from Unstructured Data: a VAE whose prior is a SEM.
 
-Anonymous authors, ICLR submission under double-blind review (no public link known).
+Anonymous authors, an ICLR 2023 submission under double-blind review: https://openreview.net/forum?id=2xNKMFGPJU5
 
 The lifecycle: ``result(config(preset), seed)`` gives the trained :class:`Result`.
 
