@@ -10,7 +10,7 @@ STAMP := $(VENV)/.causalkit-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 
-.PHONY: setup lab test lint bench browser-deps reproduce
+.PHONY: setup lab app test lint bench browser-deps reproduce
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ ifeq ($(origin TOKEN),environment)
 	@echo "note: TOKEN in the environment is ignored; CAUSALKIT_LAB_TOKEN chooses the token"
 endif
 	$(BIN)/python -m causalkit lab --host $(HOST) --port $(PORT)
+
+# One notebook's panels through Voilà, without code, for projecting: make app NB=cgn.
+NB ?= cgn
+APP_PORT ?= 8866
+app: $(STAMP)
+	$(BIN)/python -m causalkit app $(NB) --host $(HOST) --port $(APP_PORT)
 
 # The browser tests drive Debian's Chromium; install it when missing and we may.
 browser-deps:

@@ -174,6 +174,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from causalkit.app import serve_app
+
+    serve_app(args.name, args.host, args.port)  # replaces this process; returns only on error
+    return 1
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from causalkit.sweep import parse_seeds, plan_sweep, sweep
 
@@ -314,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     lab.add_argument("--port", type=int, default=8888, help="port (default 8888; never moved)")
     lab.set_defaults(func=cmd_lab)
+
+    app = sub.add_parser(
+        "app", help="serve one notebook's panels through Voilà, without code (make app NB=cgn)"
+    )
+    app.add_argument("name", help="an app in notebooks/apps/ (cgn, tour)")
+    app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    app.add_argument("--port", type=int, default=8866, help="port (default 8866; never moved)")
+    app.set_defaults(func=cmd_app)
 
     swp = sub.add_parser(
         "sweep", help="run notebooks over many seeds on Dask (a local cluster or --scheduler)"

@@ -7,6 +7,7 @@ is checked before a kernel starts, so a typo costs milliseconds, not a run.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -220,6 +221,9 @@ def execute(
     from papermill.exceptions import PapermillExecutionError
 
     spec, source, params = plan.spec, plan.source, plan.parameters
+    # plotly 6 saves only its own MIME type, which static HTML (nbconvert, a book) drops; the
+    # kernel inherits this, so each figure also carries its HTML with plotly.js inlined.
+    os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")
     preset = params["preset"]
     cell_timeout = check_int("cell_timeout", cell_timeout, 1)
     output = output_path(plan, output, force)

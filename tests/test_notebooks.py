@@ -9,6 +9,7 @@ cache (``data_cache/``) so the widget and browser tests after them reuse the mod
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from causalkit.course import checks_for, make_edition
@@ -32,6 +33,13 @@ def test_quick_preset_meets_its_declared_metrics(name, tmp_path):
     assert len(report.scores) == len(checks_for(name))
     missing = (set(spec.expect) | set(spec.paper)) - set(report.metrics)
     assert not missing, f"{name} did not record {sorted(missing)}"
+    figures = [
+        output.get("data", {})
+        for cell in nbformat.read(report.executed, as_version=4).cells
+        for output in cell.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in output.get("data", {})
+    ]
+    assert all("text/html" in data for data in figures), "a plotly figure lost its HTML"
     for metric, (low, high) in spec.expect.items():
         value = report.metrics[metric]
         assert low is None or value >= low, f"{name}: {metric} = {value} < {low}"

@@ -287,6 +287,71 @@ def lab_server(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass(repr=False)
+class AppServer:
+    """A running ``python -m causalkit app NAME`` (Voilà) started by :func:`app_server`."""
+
+    base_url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def url(self) -> str:
+        return f"{self.base_url}?token={self.token}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def app_server(name: str, *, startup_timeout: float = 300.0) -> Iterator[AppServer]:
+    """Run ``python -m causalkit app NAME`` on a free loopback port, isolated like
+    :func:`lab_server`; stop it and its kernels after. Up means the page answers 200 with the
+    token and its preheated kernel has run the app (Voilà logs the pool as filled)."""
+    tmp = Path(tempfile.mkdtemp(prefix="causalkit-app-"))
+    runtime = tmp / "runtime"
+    runtime.mkdir()
+    token = secrets.token_hex(24)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CAUSALKIT_LAB_TOKEN": token,
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "IPYTHONDIR": str(tmp / "ipython"),
+        "MPLBACKEND": "Agg",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("JUPYTER_TOKEN", None)
+    cmd = [sys.executable, "-m", "causalkit", "app", name, "--port", str(port)]
+    log_path = tmp / "voila.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+    server = AppServer(f"http://127.0.0.1:{port}/", token, proc, log_path)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while "is filled with" not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise HarnessError(f"the {name} app did not start:\n{server.log_tail()}")
+            time.sleep(0.5)
+        with urllib.request.urlopen(server.url(), timeout=30) as answer:
+            if answer.status != 200:
+                raise HarnessError(f"the {name} app answered {answer.status}")
+        yield server
+    finally:
+        _stop_process_group(proc, grace=15)
+        _kill_kernels_of(runtime)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write_user_settings(settings_dir: Path) -> None:
     for plugin, values in LAB_USER_SETTINGS.items():
         target = settings_dir / f"{plugin}.jupyterlab-settings"

@@ -21,6 +21,7 @@ import pytest
 
 from widgets.cgn_composer import grid_size
 
+from . import harness
 from .harness import (
     BrowserSession,
     LabServer,
@@ -115,3 +116,23 @@ def test_cgn_composer_slider_and_grid(
     grid = _image(page, GRID)
     assert grid["width"] == grid_size(10, 10)[0], f"grid image: {grid}"
     browser_session.assert_no_errors()
+
+
+def test_cgn_app_in_voila_follows_a_slider(browser_available: Path) -> None:
+    """make app NB=cgn: the composer of the quick preset's Wildlife CGN (trained earlier in
+    this chain) served by Voilà, without code; moving a slider changes the picture."""
+    with (
+        harness.app_server("cgn") as app,
+        harness.chromium_page(executable_path=browser_available) as session,
+    ):
+        page = session.page
+        page.goto(app.url())
+        before = text_of(page, READOUT, timeout=120)
+        assert "wildlife MNIST" in text_of(page, ".causalkit-panel", timeout=30)
+        assert not page.locator(".jp-InputArea-editor").count(), "Voilà should hide the code"
+        figure = _image(page, FIGURE)
+        focus_and_press(page, f"{PANEL} .causalkit-control-shape", "ArrowRight", times=3)
+        wait_for_text_change(page, READOUT, before, timeout=30)
+        text_containing(page, READOUT, "shape 3")
+        _image(page, FIGURE, other_than=figure["src"])
+        session.assert_no_errors()
