@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser(
         "app", help="serve one notebook's panels through Voilà, without code (make app NB=cgn)"
     )
-    app.add_argument("name", help="an app in notebooks/apps/ (cgn, tour)")
+    app.add_argument("name", help=f"one of: {', '.join(NOTEBOOKS)} (notebooks/apps/)")
     app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     app.add_argument("--port", type=int, default=8866, help="port (default 8866; never moved)")
     app.set_defaults(func=cmd_app)

@@ -9,10 +9,11 @@ import nbformat
 
 from causalkit.app import app_command, app_environment, app_notebook, apps_dir, available_apps
 from causalkit.cli import main
+from causalkit.notebooks import NOTEBOOKS
 
 
 def test_every_app_is_a_notebook_that_shows_a_panel():
-    assert {"cgn", "tour"} <= set(available_apps())
+    assert set(available_apps()) == set(NOTEBOOKS)  # one app per notebook
     for name in available_apps():
         notebook = nbformat.read(app_notebook(name), as_version=4)
         code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
@@ -22,7 +23,9 @@ def test_every_app_is_a_notebook_that_shows_a_panel():
 
 def test_an_unknown_app_is_refused_by_name(capsys):
     assert main(["app", "nope"]) == 2
-    assert "no app called 'nope'; one of: cgn" in capsys.readouterr().err
+    assert (
+        "no app called 'nope'; one of: cfl, cgn, icm, ncc, semvae, tour" in capsys.readouterr().err
+    )
 
 
 def test_a_bad_port_is_refused_before_voila_starts(capsys):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
+from causalkit.app import app_notebook, available_apps
 from causalkit.course import checks_for, make_edition
 from causalkit.course.grading import grade_notebook
 from causalkit.notebooks import NOTEBOOKS
@@ -57,6 +59,18 @@ def test_student_edition_scores_zero(name, tmp_path):
     assert [s.number for s in report.scores] == [c.number for c in checks_for(name)]
     assert report.earned == 0
     assert all(s.message.startswith("not answered") for s in report.scores), report.scores
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n in available_apps()])
+def test_app_shows_its_panel(name):
+    """Each Voilà app (make app NB=…) runs on the quick models its notebook just trained and
+    ends with a widget; the CGN app is also served and driven in a browser."""
+    notebook = nbformat.read(app_notebook(name), as_version=4)
+    NotebookClient(
+        notebook, timeout=600, resources={"metadata": {"path": str(app_notebook(name).parent)}}
+    ).execute()
+    last = notebook.cells[-1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in last)
 
 
 def test_same_seed_gives_same_metrics_on_cpu(tmp_path, monkeypatch):
