@@ -57,7 +57,7 @@ def app_command(notebook: Path, host: str, port: int) -> list[str]:
         # Voilà loads every installed JupyterLab extension unless told otherwise, and those
         # of nbgrader and notebook (installed for the course editions) throw in a page
         # without JupyterLab's shell: only what renders widgets and figures.
-        f"--VoilaConfiguration.extension_allowlist={list(VOILA_EXTENSIONS)!r}",
+        *(f"--VoilaConfiguration.extension_allowlist={name}" for name in VOILA_EXTENSIONS),
     ]
 
 
