@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from causalkit.core.settings import get_settings
-from causalkit.lab import TOKEN_ENV, lab_token
+from causalkit.lab import check_port, lab_token, server_environment
 
 VOILA_EXTENSIONS = (
     "@voila-dashboards/widgets-manager8",
@@ -65,14 +65,12 @@ def app_environment(token: str) -> dict[str, str]:
     """This process's environment, with the token and the causalkit Voilà template found."""
     templates = str(apps_dir() / "share")
     paths = [templates, *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))]
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    return env | {"JUPYTER_TOKEN": token, "JUPYTER_PATH": os.pathsep.join(paths)}
+    return server_environment(token) | {"JUPYTER_PATH": os.pathsep.join(paths)}
 
 
 def serve_app(name: str, host: str, port: int) -> None:
     """Print the URL, then become the Voilà server (this process is replaced)."""
-    if not 1 <= port <= 65535:
-        raise ValueError(f"port must be in 1..65535, got {port}")
+    check_port(port)
     notebook = app_notebook(name)
     token = lab_token(os.environ)
     print(f"Voilà ({name}): http://{host}:{port}/?token={token}", flush=True)

@@ -59,6 +59,11 @@ def _add_cell_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` as ``["a", "b", "c"]``: the notebook names of --names and sweep."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def printable(text: str) -> str:
     """``text`` with control characters escaped, so a file cannot drive the terminal."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -184,7 +189,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from causalkit.sweep import parse_seeds, plan_sweep, sweep
 
-    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    names = comma_list(args.names)
     if args.workers is not None:
         check_int("--workers", args.workers, 1)
     if args.scheduler and args.workers:
@@ -248,7 +253,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_edition(args: argparse.Namespace) -> int:
     from causalkit.course import make_edition
 
-    names = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    names = comma_list(args.names) if args.names else None
     written = make_edition(args.kind, args.out, names, force=args.force)
     for path in written:
         print(f"wrote {path}")

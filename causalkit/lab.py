@@ -52,13 +52,24 @@ def lab_command(host: str, port: int, as_root: bool) -> list[str]:
     return [*command, "--allow-root"] if as_root else command
 
 
-def serve(host: str, port: int) -> None:
-    """Print the URL, then become the JupyterLab server (this process is replaced)."""
+def check_port(port: int) -> int:
     if not 1 <= port <= 65535:
         raise ValueError(f"port must be in 1..65535, got {port}")
+    return port
+
+
+def server_environment(token: str) -> dict[str, str]:
+    """This process's environment for a Jupyter server: the token in ``JUPYTER_TOKEN``, where
+    only the same user can read it, and ours removed."""
+    return {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | {"JUPYTER_TOKEN": token}
+
+
+def serve(host: str, port: int) -> None:
+    """Print the URL, then become the JupyterLab server (this process is replaced)."""
+    check_port(port)
     token = lab_token(os.environ)
     as_root = os.geteuid() == 0
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | {"JUPYTER_TOKEN": token}
+    env = server_environment(token)
     print(f"JupyterLab: http://{host}:{port}/lab?token={token}", flush=True)
     if as_root:
         print("running as root: JupyterLab is started with --allow-root", flush=True)

@@ -72,8 +72,9 @@ def make_edition(
     chosen = list(names or NOTEBOOKS)
     targets = {name: Path(out) / get_spec(name).filename for name in chosen}
     pages = [notebook_dir() / page for page in EXTRA_PAGES if (notebook_dir() / page).is_file()]
+    sources = tuple(notebook_dir().glob("*"))
     for target in [*targets.values(), *(Path(out) / p.name for p in pages)]:
-        check_output(target, force=force, inputs=tuple(notebook_dir().glob("*")), what=kind)
+        check_output(target, force=force, inputs=sources, what=kind)
     notebooks = {name: edition_notebook(name, kind) for name in chosen}
     written = []
     for name, notebook in notebooks.items():

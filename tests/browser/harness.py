@@ -179,6 +179,24 @@ def _kill_kernels_of(runtime_dir: Path) -> None:
                 os.kill(int(proc.name), signal.SIGKILL)
 
 
+def _spawn(
+    cmd: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server writing to ``log_path``, in its own process group (terminated as one)
+    and, on Linux, told to stop when the test process dies."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+
+
 def _stop_process_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     if proc.poll() is not None:
         return
@@ -253,17 +271,7 @@ def lab_server(
         *extra_args,
     ]
     log_path = tmp / "jupyterlab.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: terminate it as one
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+    proc = _spawn(cmd, env, log_path, cwd=root)
     server = LabServer(
         base_url=f"http://127.0.0.1:{port}/",
         token=token,
@@ -325,16 +333,7 @@ def app_server(name: str, *, startup_timeout: float = 300.0) -> Iterator[AppServ
     env.pop("JUPYTER_TOKEN", None)
     cmd = [sys.executable, "-m", "causalkit", "app", name, "--port", str(port)]
     log_path = tmp / "voila.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+    proc = _spawn(cmd, env, log_path)
     server = AppServer(f"http://127.0.0.1:{port}/", token, proc, log_path)
     try:
         deadline = time.monotonic() + startup_timeout

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from causalkit.notebooks import NOTEBOOKS
+from causalkit.notebooks import get_spec
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,7 @@ _REGISTRY: dict[str, dict[int, Check]] = {}
 
 def check(notebook: str, number: int, function: str, title: str, points: int = 1):
     """Register the decorated callable as the grader of ``notebook``'s exercise ``number``."""
-    if notebook not in NOTEBOOKS:
-        raise ValueError(f"unknown notebook {notebook!r}; one of: {', '.join(NOTEBOOKS)}")
+    get_spec(notebook)
 
     def register(run: Callable[[Callable], None]) -> Callable[[Callable], None]:
         exercises = _REGISTRY.setdefault(notebook, {})
@@ -45,8 +44,7 @@ def check(notebook: str, number: int, function: str, title: str, points: int = 1
 
 def checks_for(notebook: str) -> list[Check]:
     """``notebook``'s graders in exercise order (importing its module registers them)."""
-    if notebook not in NOTEBOOKS:
-        raise ValueError(f"unknown notebook {notebook!r}; one of: {', '.join(NOTEBOOKS)}")
+    get_spec(notebook)
     importlib.import_module(f"causalkit.course.checks.{notebook}")
     return [c for _, c in sorted(_REGISTRY.get(notebook, {}).items())]
 
