@@ -10,7 +10,7 @@ STAMP := $(VENV)/.causalkit-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 
-.PHONY: setup lab app test lint bench browser-deps reproduce
+.PHONY: setup lab app book test lint bench browser-deps reproduce
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ APP_PORT ?= 8866
 app: $(STAMP)
 	$(BIN)/python -m causalkit app $(NB) --host $(HOST) --port $(APP_PORT)
 
+# The course site: each notebook's executed quick run (a current copy under runs/ is reused,
+# the missing ones run on Dask), built offline with Jupyter Book 1 into _build/html/.
+book: $(STAMP)
+	$(BIN)/python -m causalkit book
+
 # The browser tests drive Debian's Chromium; install it when missing and we may.
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -50,14 +55,16 @@ browser-deps:
 	fi
 
 # One pytest-xdist worker per core (at most 4); tests/conftest.py keeps each paper's
-# trained-model tests in order on one worker. The slowest tests are listed at the end.
+# trained-model tests in order on one worker. The slowest tests are listed at the end. Then
+# the site is built from the notebooks the suite just executed and checked in Chromium.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --durations 25
+	$(BIN)/python -m pytest -m site tests/browser/test_site.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check causalkit widgets tests notebooks
-	$(BIN)/ruff format --check causalkit widgets tests
+	$(BIN)/ruff check causalkit widgets tests notebooks docs/site/_ext
+	$(BIN)/ruff format --check causalkit widgets tests docs/site/_ext
 
 bench: $(STAMP)
 	$(BIN)/python -m widgets bench

@@ -262,6 +262,22 @@ def cmd_edition(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_book(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from causalkit.book import build
+
+    names = comma_list(args.names) if args.names else None
+    try:
+        index = build(names=names, execute=not args.no_execute)
+    except subprocess.CalledProcessError as err:
+        why = f"Jupyter Book failed (exit {err.returncode}); its log is above"
+        print(f"error: {why}", file=sys.stderr)
+        return 1
+    print(f"\nthe site: {index}")
+    return 0
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from causalkit.course import grade
 
@@ -393,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="whole seconds one cell may run (default 3600: a check may train on a cold cache)",
     )
     grd.set_defaults(func=cmd_grade)
+
+    book = sub.add_parser(
+        "book", help="build the course site (Jupyter Book) from executed notebooks (make book)"
+    )
+    book.add_argument(
+        "--names", help=f"comma-separated, from: {', '.join(NOTEBOOKS)} (default all)"
+    )
+    book.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="fail instead of running a notebook that has no current executed copy in runs/",
+    )
+    book.set_defaults(func=cmd_book)
 
     ncc = sub.add_parser("ncc", help="the Neural Causation Coefficient (Lopez-Paz et al. 2017)")
     ncc_sub = ncc.add_subparsers(dest="ncc_command", required=True)

@@ -117,7 +117,7 @@ def group_markdown(group: Group) -> str:
     each = ", ".join(f"seed {run['seed']}: {run['seconds'] / 60:.1f}" for run in runs)
     extra = "".join(f", {k} = {v}" for k, v in group.parameters.items())
     lines = [
-        f"### {spec.title} (`{group.name}`, preset `{group.preset}`{extra})",
+        f"## {spec.title} (`{group.name}`, preset `{group.preset}`{extra})",
         "",
         f"Seeds {_seed_list(group.seeds)}; code version {', '.join(sorted(group.versions))}; "
         f"{_where(runs[0])}; {minutes:.1f} min of runs "

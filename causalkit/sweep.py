@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from causalkit.core import code_version
 from causalkit.core.files import write_atomically
 from causalkit.notebooks import get_spec, notebook_path, read_notebook
@@ -88,7 +90,9 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-UNVERSIONED_TAGS = {"exercise", "self-check"}
+# Exercises define the student's functions and self-checks ask questions: no recorded number
+# depends on them. An executed copy also carries papermill's parameters and grade's cells.
+UNVERSIONED_TAGS = {"exercise", "self-check", "injected-parameters", "grading"}
 
 
 def without_comments(source: str) -> str:
@@ -111,11 +115,14 @@ def run_version(name: str) -> str:
     Markdown, comments, exercises and self-checks are left out: rewording a lesson, a comment
     or an exercise changes no number, so it leaves a report current.
     """
-    spec = get_spec(name)
-    digest = hashlib.sha256(code_version(spec.package).encode())
-    for cell in read_notebook(notebook_path(spec)).cells:
-        # Exercises define the student's functions and self-checks ask questions: no recorded
-        # number depends on them.
+    return notebook_version(name, read_notebook(notebook_path(get_spec(name))))
+
+
+def notebook_version(name: str, notebook: nbformat.NotebookNode) -> str:
+    """:func:`run_version` of ``notebook``'s code: an executed copy (a run, a graded edition)
+    hashes as its source did, so comparing the two tells whether the copy is current."""
+    digest = hashlib.sha256(code_version(get_spec(name).package).encode())
+    for cell in notebook.cells:
         if cell.cell_type == "code" and not UNVERSIONED_TAGS & set(cell.metadata.get("tags", [])):
             digest.update(without_comments(cell.source).encode() + b"\0")
     return digest.hexdigest()[:16]

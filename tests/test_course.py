@@ -12,7 +12,7 @@ import pytest
 from causalkit.cli import main
 from causalkit.course import checks_for, exercise_namespace, make_edition
 from causalkit.course.checks import calls_none_of
-from causalkit.course.editions import EXERCISE_TAG, SOLUTION_TAG, _student
+from causalkit.course.editions import EXERCISE_TAG, SOLUTION_TAG, without_answers
 from causalkit.notebooks import NOTEBOOKS, notebook_path, read_notebook, strip_outputs
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -86,10 +86,10 @@ def test_an_unmarked_answer_is_refused_not_shipped():
         )
 
     with pytest.raises(ValueError, match="needs a ### BEGIN SOLUTION"):
-        _student(notebook("def f():\n    return 42", [EXERCISE_TAG]), "x.ipynb")
+        without_answers(notebook("def f():\n    return 42", [EXERCISE_TAG]), "x.ipynb")
     with pytest.raises(ValueError, match="only such cells"):
-        _student(notebook("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", []), "x.ipynb")
-    kept = _student(notebook("print('the worked answer')", [SOLUTION_TAG]), "x.ipynb")
+        without_answers(notebook("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", []), "x.ipynb")
+    kept = without_answers(notebook("print('the worked answer')", [SOLUTION_TAG]), "x.ipynb")
     assert kept.cells == []
 
 

@@ -29,7 +29,8 @@ EDITIONS = ("student", "instructor")
 EXTRA_PAGES = ("glossary.md",)  # copied beside the notebooks in both editions
 
 
-def _student(notebook: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+def without_answers(notebook: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """``notebook`` with each exercise's answer stubbed and each ``solution`` cell removed."""
     from nbconvert.preprocessors import TagRemovePreprocessor
     from nbgrader.preprocessors import ClearSolutions
 
@@ -55,7 +56,7 @@ def edition_notebook(name: str, kind: str) -> nbformat.NotebookNode:
     spec = get_spec(name)
     notebook = strip_outputs(read_notebook(notebook_path(spec)))
     if kind == "student":
-        notebook = _student(notebook, spec.filename)
+        notebook = without_answers(notebook, spec.filename)
     notebook.metadata["causalkit"] = {"notebook": name, "edition": kind}
     return notebook
 
