@@ -10,7 +10,7 @@ STAMP := $(VENV)/.causalkit-installed
 HOST ?= 127.0.0.1
 PORT ?= 8888
 
-.PHONY: setup lab app book test lint bench browser-deps reproduce
+.PHONY: setup lab app book test lint bench bench-browser gpu-check browser-deps reproduce
 
 setup: $(STAMP)
 
@@ -68,6 +68,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m widgets bench
+
+# The GPU path end to end, one table (CAUSALKIT_DEVICE=cpu make gpu-check: the same on the CPU).
+gpu-check: $(STAMP)
+	$(BIN)/python -m tests.gpu_check
+
+# Each panel's latency as a student feels it: key press to new picture in Chromium.
+bench-browser: $(STAMP) browser-deps
+	$(BIN)/python -m tests.browser.latency
 
 # The committed reproduction report: every paper preset over its seeds. On a 2-core CPU a
 # CGN or semvae seed takes hours (a training cell alone can pass 90 minutes, hence the cell

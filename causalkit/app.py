@@ -19,6 +19,7 @@ VOILA_EXTENSIONS = (
     "@voila-dashboards/widgets-manager8",
     "@jupyter-widgets/jupyterlab-manager",
     "jupyterlab-plotly",
+    "ipyevents",  # the panels' pointer input (widgets/pointer.py)
 )
 
 

@@ -30,6 +30,8 @@ from causalkit.sweep import notebook_version, plan_sweep, run_version, sweep
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+BUILTIN = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
 # What myst-nb renders in HTML, besides images; anything else would be a build warning.
 SHOWN_MIME = {"text/plain", "text/html", "text/markdown", "text/latex", WIDGET_MIME}
 SELF_CHECK_TAG = "self-check"
@@ -149,6 +151,14 @@ class LivePanelNote(Preprocessor):
         return cell, resources
 
 
+def builtin_widgets_only(notebook: nbformat.NotebookNode) -> None:
+    """Drop saved widget models the bundled HTML manager cannot draw: the panels' pointer
+    listeners (ipyevents) are invisible, and loading their module would need the network."""
+    state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    for model_id in [k for k, v in state.items() if v.get("model_module") not in BUILTIN]:
+        del state[model_id]
+
+
 def page_notebook(executed: Path) -> nbformat.NotebookNode:
     """An executed notebook as a site page: no grading cells, no answers, offline figures."""
     notebook = read_notebook(executed)
@@ -159,6 +169,7 @@ def page_notebook(executed: Path) -> nbformat.NotebookNode:
     notebook = without_answers(notebook, str(executed))
     for preprocessor in (StaticOutputs(), LivePanelNote()):
         notebook, _ = preprocessor.preprocess(notebook, {})
+    builtin_widgets_only(notebook)
     return notebook
 
 

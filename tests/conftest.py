@@ -124,3 +124,90 @@ def tmp_cache(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     monkeypatch.setenv("CAUSALKIT_CACHE", str(root))
     return root
+
+
+def _nudge(control) -> None:
+    """Move a control to another value a student could pick."""
+    if hasattr(control, "options") and len(control.options) > 1:
+        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        control.value = next(v for v in values if v != control.value)
+    elif hasattr(control, "max"):
+        control.value = control.min if control.value != control.min else control.max
+    else:
+        control.value = not control.value
+
+
+@pytest.fixture
+def shows_render_errors():
+    """``check(panel)``: a render that raises leaves the last picture, marked stale, and says
+    why inside the panel; the next good render clears both."""
+
+    def check(panel) -> None:
+        picture, render = panel.figure.value, panel._render
+
+        def broken(**values):
+            raise ValueError("this setting broke the renderer")
+
+        panel._render = broken
+        control = next(iter(panel.controls.values()))
+        _nudge(control)
+        assert panel.last_error is not None
+        assert "this setting broke the renderer" in panel.error.value
+        assert panel.error.layout.display != "none"
+        assert panel.figure.value == picture and "causalkit-stale" in panel.figure._dom_classes
+        panel._render = render
+        _nudge(control)
+        assert panel.last_error is None and panel.error.layout.display == "none"
+        assert "causalkit-stale" not in panel.figure._dom_classes
+
+    return check
+
+
+@pytest.fixture
+def meets_its_challenge():
+    """``check(panel, settings)``: the panel states its challenge, the default setting does not
+    meet it, and one of ``settings`` (dicts of control values, tried in order) does; once met,
+    it stays met when the student moves on."""
+
+    def check(panel, settings) -> dict:
+        assert panel.challenge is not None
+        assert panel.challenge.text in panel.challenge_box.value.replace("&#x27;", "'")
+        assert not panel.challenge_met and "Not met yet" in panel.challenge_box.value
+        start = panel.values()
+        met_at = None
+        for setting in settings:
+            for name, value in setting.items():  # each move renders, as a student's would
+                panel.controls[name].value = value
+                if panel.challenge_met:
+                    met_at = panel.values()
+                    break
+            if met_at:
+                break
+        else:
+            raise AssertionError(f"no setting tried meets {panel.challenge.text!r}")
+        assert "causalkit-challenge-met" in panel.challenge_box._dom_classes
+        assert "Met." in panel.challenge_box.value
+        for name, value in start.items():
+            panel.controls[name].value = value
+        assert panel.challenge_met and "Met." in panel.challenge_box.value
+        return met_at
+
+    return check
+
+
+def send_pointer(pointer, kind: str, x: int, y: int) -> None:
+    """Deliver a mouse event to a :class:`widgets.pointer.Pointer` as the browser would."""
+    event = {
+        "type": kind,
+        "dataX": x,
+        "dataY": y,
+        "button": 0,
+        "buttons": 0 if kind == "mouseup" else 1,
+    }
+    target = pointer.moves if kind == "mousemove" else pointer.clicks
+    target._handle_mouse_msg(None, event, [])
+
+
+@pytest.fixture
+def pointer_events():
+    return send_pointer

@@ -16,6 +16,7 @@ from causalkit.notebooks import NOTEBOOKS, notebook_path, read_notebook
 from causalkit.runner import plan_run
 
 WIDGET = {"application/vnd.jupyter.widget-view+json": {"model_id": "m", "version_major": 2}}
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 def _executed_tour(**papermill) -> nbformat.NotebookNode:
@@ -103,6 +104,11 @@ def test_a_page_keeps_the_figures_offline_and_drops_answers_and_grading(tmp_path
             _cell("grade_exercise('tour', 1, globals())", tags=["grading"]),
         ]
     )
+    models = {
+        "image": {"model_module": "@jupyter-widgets/controls", "state": {}},
+        "pointer": {"model_module": "ipyevents", "state": {"source": "IPY_MODEL_image"}},
+    }
+    notebook.metadata["widgets"] = {WIDGET_STATE: {"state": models, "version_major": 2}}
     nbformat.write(notebook, tmp_path / "executed.ipynb")
     page = page_notebook(tmp_path / "executed.ipynb")
 
@@ -121,3 +127,4 @@ def test_a_page_keeps_the_figures_offline_and_drops_answers_and_grading(tmp_path
     assert panel.outputs[-1].data["text/markdown"] == LIVE_NOTE
     assert all("text/markdown" not in o.data for o in check.outputs)
     assert STUB.splitlines()[-1] in exercise.source and exercise.outputs == []
+    assert list(page.metadata.widgets[WIDGET_STATE]["state"]) == ["image"]  # no ipyevents

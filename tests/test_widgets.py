@@ -288,6 +288,8 @@ def test_icm_arena_two_mechanisms_and_symbols(icm_arena):
     [
         (("painting", 0, "up"), "source"),
         (("digit", 10_000, "up"), "index"),
+        (("digit", True, "up"), "index must be an int"),
+        (("digit", 0, "up", "none", -1), "noise_seed"),
         (("digit", 0, "rotate"), "unknown mechanism"),
         (("digit", 0, "up", "blur"), "unknown mechanism"),
     ],
@@ -307,3 +309,136 @@ def test_icm_panel_follows_its_controls(icm_arena):
     panel.controls["source"].value = "symbol"
     assert panel.controls["index"].max == len(icm_arena.images["symbol"]) - 1
     assert "DejaVu" in panel.readout.value
+
+
+@pytest.mark.parametrize("name", ["tour", "ncc", "cfl", "icm"])
+def test_panel_shows_a_render_error(name, request, shows_render_errors):
+    from widgets.cfl import manipulator_panel
+    from widgets.icm import expert_arena_panel
+    from widgets.ncc import ncc_playground_panel
+
+    build = {
+        "tour": lambda: seeing_vs_doing_panel(),
+        "ncc": lambda: ncc_playground_panel(request.getfixturevalue("ncc_run")),
+        "cfl": lambda: manipulator_panel(request.getfixturevalue("cfl_result")),
+        "icm": lambda: expert_arena_panel(request.getfixturevalue("icm_arena")),
+    }
+    shows_render_errors(build[name]())
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("ncc", {"n_points": 10**6}, "n_points must be in 50..1000"),
+        ("ncc", {"swap": "no"}, "swap must be True or False"),
+        ("ncc", {"draw": True}, "must be integers"),
+        ("cfl", {"index": True}, "index must be an int"),
+        ("cfl", {"source": "photo"}, "source must be one of"),
+        ("tour", {"barometer": True}, "barometer reading"),
+    ],
+    # The id starts with the paper, so the suite's scheduler puts it in that paper's chain.
+    ids=["ncc_points", "ncc_swap", "ncc_draw", "cfl_index", "cfl_source", "tour_barometer"],
+)
+def test_panel_render_refuses_out_of_bounds_input(name, change, message, request):
+    """What a notebook (not a slider) can pass: the pure layer refuses it by name."""
+    from widgets.cfl import manipulator_panel
+    from widgets.ncc import ncc_playground_panel
+
+    build = {
+        "tour": lambda: seeing_vs_doing_panel(),
+        "ncc": lambda: ncc_playground_panel(request.getfixturevalue("ncc_run")),
+        "cfl": lambda: manipulator_panel(request.getfixturevalue("cfl_result")),
+    }
+    panel = build[name]()
+    with pytest.raises(ValueError, match=message):
+        panel._render(**{**panel.values(), **change})
+
+
+def test_tour_challenge_is_met_at_a_low_reading(meets_its_challenge):
+    met = meets_its_challenge(seeing_vs_doing_panel(), [{"barometer": -1.0}, {"barometer": -2.0}])
+    assert met["barometer"] == -2.0  # at -1.0 seeing adds 0.45, not 0.5
+
+
+def test_ncc_challenge_a_pair_that_fools_ncc(ncc_run, meets_its_challenge):
+    """About one random setting in ten fools the quick model; 300 are tried."""
+    from widgets.ncc import ncc_playground_panel
+
+    panel = ncc_playground_panel(ncc_run)
+    rng = np.random.default_rng(0)
+
+    def settings():
+        for _ in range(300):
+            yield {
+                name: bool(rng.integers(2))
+                if name == "swap"
+                else int(rng.integers(c.min, c.max + 1))
+                if isinstance(c.value, int)
+                else float(rng.uniform(c.min, c.max))
+                for name, c in panel.controls.items()
+            }
+
+    met = meets_its_challenge(panel, settings())
+    frame = panel._render(**met)
+    assert frame.facts["ncc_says"] != frame.facts["truth"]
+
+
+def test_cfl_challenge_removes_the_h_bar_keeps_the_v_bar(cfl_result, meets_its_challenge):
+    from widgets.cfl import manipulator_panel
+
+    panel = manipulator_panel(cfl_result)
+    met = meets_its_challenge(panel, [{"index": i} for i in range(40)])
+    frame = panel._render(**met)
+    assert frame.facts["hbar"] == (True, False) and frame.facts["vbar"] == (True, True)
+
+
+def test_icm_challenge_an_expert_undoes_a_mechanism_on_a_symbol(icm_arena, meets_its_challenge):
+    from widgets.icm import MECHANISMS, expert_arena_panel
+
+    panel = expert_arena_panel(icm_arena)
+    tries = [{"source": "symbol", "index": i, "mechanism": m} for i in range(5) for m in MECHANISMS]
+    met = meets_its_challenge(panel, tries)
+    frame = panel._render(**met)
+    assert frame.facts["source"] == "symbol" and frame.facts["error_out"] < frame.facts["error_in"]
+
+
+def test_cfl_pointer_draws_an_h_bar_and_the_causal_class_follows(cfl_result, pointer_events):
+    """Drag across one row of the original GRATING image: an h-bar appears, and with it the
+    oracle's P(T | I) rises (the h-bar causes T)."""
+    from widgets.cfl import GRATING_SCALE, manipulator_panel
+
+    panel = manipulator_panel(cfl_result)
+    for i in range(40):
+        panel.controls["index"].value = i
+        if not panel.frame.facts["hbar"][0]:
+            break
+    before = panel.frame.facts["p_t"][0]
+    left, top = panel.frame.facts["origin"]
+    side = cfl_result.grating[0].world.side
+    y = top + 2 * GRATING_SCALE + GRATING_SCALE // 2  # row 2
+    xs = [left + c * GRATING_SCALE + GRATING_SCALE // 2 for c in range(side)]
+    pointer_events(panel.pencil, "mousedown", xs[0], y)
+    for x in (xs[len(xs) // 2], xs[-1]):  # a quick drag: throttled moves skip cells
+        pointer_events(panel.pencil, "mousemove", x, y)
+    pointer_events(panel.pencil, "mouseup", xs[-1], y)
+    assert panel.frame.facts["hbar"][0], "the stroke should have drawn an h-bar"
+    assert panel.frame.facts["p_t"][0] > before + 0.2, (before, panel.frame.facts["p_t"])
+    assert "h-bar yes →" in panel.readout.value
+    # A stroke that starts on ink erases: press the first pixel of the bar again.
+    pointer_events(panel.pencil, "mousedown", xs[0], y)
+    pointer_events(panel.pencil, "mouseup", xs[0], y)
+    assert not panel.frame.facts["hbar"][0], "pressing on ink should have cleared that pixel"
+
+
+def test_cfl_target_strip_moves_the_target(cfl_result, pointer_events):
+    from widgets.cfl import manipulator_panel
+
+    panel = manipulator_panel(cfl_result)
+    strip = panel.target_strip
+    width = strip.SIZE[0]
+    pointer_events(strip.pointer, "mousedown", width - 1, 20)
+    assert panel.controls["target"].value == 1.0 and panel.frame.facts["target"] == 1.0
+    pointer_events(strip.pointer, "mousemove", width // 2, 20)
+    assert panel.controls["target"].value == 0.5
+    pointer_events(strip.pointer, "mouseup", width // 2, 20)
+    pointer_events(strip.pointer, "mousemove", 0, 20)  # not held: nothing moves
+    assert panel.controls["target"].value == 0.5

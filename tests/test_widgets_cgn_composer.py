@@ -270,3 +270,44 @@ def test_panel_is_registered_with_its_budget():
     frames = [step(i) for i in range(4)]
     assert all(isinstance(f, Rendered) for f in frames)
     assert len({f.png for f in frames}) == 4
+
+
+def test_panel_shows_a_render_error(cgn, shows_render_errors):
+    shows_render_errors(cgn_composer_panel(cgn))
+
+
+def test_panel_challenge_three_classes_with_a_visible_shape(cgn, meets_its_challenge):
+    panel = cgn_composer_panel(cgn)
+    tries = [{"shape": 1, "foreground": 1, "background": 1}]  # one class: not a counterfactual
+    tries += [{"shape": 1, "foreground": 2, "background": 3, "shape_seed": s} for s in range(20)]
+    met = meets_its_challenge(panel, tries)
+    frame = panel._render(**met)
+    assert len(set(frame.facts["classes"])) == 3 and frame.facts["mu_mask"] >= 0.1
+
+
+def test_a_click_on_a_class_thumbnail_picks_that_class(cgn, pointer_events):
+    from widgets.cgn_composer import _STRIP_GAP, THUMB
+
+    panel = cgn_composer_panel(cgn)
+    strip = panel.strips.images["foreground"].value
+    picture = panel.figure.value
+    pointer_events(
+        panel.strips.pointers["foreground"], "mousedown", 7 * (THUMB + _STRIP_GAP) + 9, 9
+    )
+    assert panel.controls["foreground"].value == 7
+    assert panel.frame.facts["classes"] == (0, 7, 0) and panel.figure.value != picture
+    assert panel.strips.images["foreground"].value != strip  # the frame moved to class 7
+    pointer_events(panel.strips.pointers["background"], "mousedown", 10_000, 9)  # past the end
+    assert panel.controls["background"].value == 0
+
+
+def test_the_variant_switch_changes_the_cgn(pointer_events):
+    panel = cgn_composer_panel({"colored": demo_cgn(seed=0), "wildlife": demo_cgn(seed=1)})
+    assert next(iter(panel.controls)) == "variant"
+    picture, thumbs = panel.figure.value, panel.strips.images["shape"].value
+    panel.controls["variant"].value = "wildlife"
+    assert panel.figure.value != picture and panel.strips.images["shape"].value != thumbs
+    with pytest.raises(ValueError, match="variant must be one of colored, wildlife"):
+        panel._render(**{**panel.values(), "variant": "plain"})
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        cgn_composer_panel({})

@@ -97,3 +97,38 @@ def test_sprite_overlay_tints_each_frame():
     assert overlay[0, 0].tolist() == [1.0, 0.2, 0.2]  # frame 1 red
     assert overlay[5, 5].tolist() == [1.0, 1.0, 1.0]  # frame 2 white
     assert overlay[9, 9].tolist() == [0.2, 1.0, 0.2]  # frame 3 green
+
+
+def test_panel_shows_a_render_error(view, shows_render_errors):
+    shows_render_errors(mario_intervention_panel(view))
+
+
+@pytest.mark.parametrize(
+    "args", [(True, 0, 1.0), (0, True, 1.0), (0, 0, float("nan")), (0, 0, 1.0, True)]
+)
+def test_render_refuses_a_bool_index_or_a_non_finite_value(view, args):
+    with pytest.raises(ValueError, match="must be"):
+        view.render(*args)
+
+
+def test_challenge_a_latent_that_moves_nothing(meets_its_challenge):
+    # The quick preset's Mario model, trained by the notebook regression test.
+    view = MarioIntervention.from_result(semvae.result(semvae.config("quick"), seed=0))
+    panel = mario_intervention_panel(view)
+    tries = [{"value": 3.0, "latent": latent} for latent in range(view.num_latents)]
+    met = meets_its_challenge(panel, tries)
+    assert panel._render(**met).facts["moved_frames"] == []
+    moved = panel._render(**{**met, "latent": 0}).facts["moved_frames"]
+    assert moved, "z1 should move the sprite: the challenge would be met everywhere"
+
+
+def test_dragging_the_shift_moves_the_frames(pointer_events):
+    view = MarioIntervention.from_result(semvae.result(semvae.config("quick"), seed=0))
+    panel = mario_intervention_panel(view)
+    strip = panel.value_strip
+    pointer_events(strip.pointer, "mousedown", strip.x_of(0.0), 20)
+    assert panel.controls["value"].value == 0.0 and panel.frame.facts["moved_frames"] == []
+    pointer_events(strip.pointer, "mousemove", strip.x_of(3.0), 20)
+    assert panel.controls["value"].value == 3.0
+    assert panel.frame.facts["moved_frames"], "do(z1 + 3 sd) should move the sprite"
+    pointer_events(strip.pointer, "mouseup", strip.x_of(3.0), 20)

@@ -171,3 +171,22 @@ def test_panel_is_registered_with_its_budget(traversal, monkeypatch):
     frames = [step(i) for i in range(4)]
     assert all(isinstance(f, Rendered) for f in frames)
     assert len({f.png for f in frames}) == 4
+
+
+def test_panel_shows_a_render_error(traversal, shows_render_errors):
+    shows_render_errors(noise_traversal_panel(traversal))
+
+
+def test_challenge_one_noise_carries_the_oval_to_the_right_arm(meets_its_challenge):
+    # The quick preset's models, trained by the notebook regression test.
+    traversal = NoiseTraversal.from_result(semvae.result(semvae.config("quick"), seed=0))
+    panel = noise_traversal_panel(traversal)
+    d = traversal.latent_dim
+    tries = [
+        {**{f"n{k}": 0.0 for k in range(d) if k != j}, f"n{j}": value}
+        for j in range(d)
+        for value in (1.0, 2.0, 3.0, -1.0, -2.0, -3.0)
+    ]
+    met = meets_its_challenge(panel, tries)
+    frame = panel._render(**met)
+    assert frame.facts["moved"] == 1 and frame.facts["x"] >= 0.8

@@ -19,18 +19,37 @@ from causalkit.cfl.experiment import GratingRun, MnistRun
 from causalkit.cfl.grating import GratingWorld, causal_prob, has_hbar, has_vbar
 from causalkit.cfl.mnist import UNSURE, Annotators
 from causalkit.cfl.model import CausalNet, greedy_binary_manipulation, relaxed_manipulation
-from widgets.panel import Panel, Rendered, register_panel
+from causalkit.core.validate import is_int
+from widgets.panel import Challenge, Panel, Rendered, register_panel
+from widgets.pointer import Pointer, ValueStrip
 from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 250.0
 GRATING_SCALE, DIGIT_SCALE = 16, 6  # screen pixels per image pixel
 POOL = 40  # GRATING images offered by the index slider
+SOURCES = ("GRATING", "digit")
+CHALLENGE = Challenge(
+    "On a GRATING image with both bars, find a target ĉ and an α at which the manipulator "
+    "removes the h-bar but keeps the v-bar.",
+    lambda frame: (
+        frame.facts["source"] == "GRATING"
+        and frame.facts["hbar"] == (True, False)
+        and frame.facts["vbar"] == (True, True)
+    ),
+    "The manipulator changed what causes T, the h-bar, and left the v-bar, which only goes "
+    "with T in the observed images: the causal, not the observational, class was moved.",
+)
 BORDER = (150, 150, 150)  # so that white images show their edges
+EDGE = 2  # the border's width, in screen pixels
+STEP = 0.05  # the target slider's step, which a drag on the strip snaps to
 ADDED, REMOVED = np.array([30, 160, 60]) / 255, np.array([210, 40, 40]) / 255
 
 
-def _picture(original: np.ndarray, manipulated: np.ndarray, scale: int) -> bytes:
-    """Original | manipulated | changes (green: ink added, red: ink removed), as one PNG."""
+def _picture(
+    original: np.ndarray, manipulated: np.ndarray, scale: int
+) -> tuple[bytes, tuple[int, int]]:
+    """Original | manipulated | changes (green: ink added, red: ink removed), as one PNG, and
+    where the original's first pixel is in it (for the pointer)."""
     size = original.shape[0] * scale
     change = np.clip(manipulated - original, -1, 1)[..., None]
     faint = (1 - manipulated[..., None]) * 0.35 + 0.65
@@ -38,15 +57,16 @@ def _picture(original: np.ndarray, manipulated: np.ndarray, scale: int) -> bytes
     # A thin border of the tile's own, not Tile.frame: the frame is for highlighting, and
     # these three sit side by side on every frame.
     tiles = [
-        Tile(ImageOps.expand(upscale(image, size), border=2, fill=BORDER), caption)
+        Tile(ImageOps.expand(upscale(image, size), border=EDGE, fill=BORDER), caption)
         for image, caption in (
             (1 - original, "original"),
             (1 - manipulated, "manipulated"),
             (changes, "changes"),
         )
     ]
-    sheet, _ = tile_sheet([tiles])
-    return sheet_png(sheet)
+    sheet, origins = tile_sheet([tiles])
+    x, y = origins[0][0]
+    return sheet_png(sheet), (x + EDGE, y + EDGE)
 
 
 class GratingManipulation:
@@ -82,7 +102,17 @@ class GratingManipulation:
             f"h-bar {yes_no(hbar[0])} → {yes_no(hbar[1])}, v-bar {yes_no(vbar[0])} → "
             f"{yes_no(vbar[1])}."
         )
-        return Rendered(_picture(image.numpy(), manipulated.numpy(), GRATING_SCALE), readout)
+        picture, origin = _picture(image.numpy(), manipulated.numpy(), GRATING_SCALE)
+        facts = {
+            "source": "GRATING",
+            "hbar": tuple(hbar),
+            "vbar": tuple(vbar),
+            "p_t": tuple(verdict.tolist()),
+            "c": (c_before, c_after),
+            "target": target,
+            "origin": origin,
+        }
+        return Rendered(picture, readout, facts)
 
 
 class DigitManipulation:
@@ -116,7 +146,15 @@ class DigitManipulation:
             f"'is it a {self.digit}?' {verdict[0]} → <b>{verdict[1]}</b>."
         )
         original, after = flat.reshape(28, 28).numpy(), manipulated.reshape(28, 28).numpy()
-        return Rendered(_picture(original, after, DIGIT_SCALE), readout)
+        picture, origin = _picture(original, after, DIGIT_SCALE)
+        facts = {
+            "source": "digit",
+            "said": tuple(said),
+            "c": (c_before, c_after),
+            "target": target,
+            "origin": origin,
+        }
+        return Rendered(picture, readout, facts)
 
 
 def _grating_model(run: GratingRun) -> tuple[GratingManipulation, torch.Tensor]:
@@ -140,10 +178,11 @@ def manipulator_panel(result: cfl.Result) -> Panel:
     digit_models, digit_pool = _digit_models(result.mnist)
     side = grating.world.side
     edits: dict[int, torch.Tensor] = {}
-    source = ipw.ToggleButtons(options=["GRATING", "digit"], description="image")
+    index_max = min(len(pool), len(digit_pool)) - 1
+    source = ipw.ToggleButtons(options=list(SOURCES), description="image")
     machine = ipw.Dropdown(options=sorted(digit_models), description="is it a")
-    index = ipw.IntSlider(0, 0, min(len(pool), len(digit_pool)) - 1, description="which")
-    target = ipw.FloatSlider(0.0, min=0, max=1, step=0.05, description="target ĉ")
+    index = ipw.IntSlider(0, 0, index_max, description="which")
+    target = ipw.FloatSlider(0.0, min=0, max=1, step=STEP, description="target ĉ")
     alpha = ipw.FloatSlider(0.15, min=0, max=1, step=0.05, description="α")
     row = ipw.IntSlider(0, 0, side - 1, description="row")
     col = ipw.IntSlider(0, 0, side - 1, description="column")
@@ -152,6 +191,12 @@ def manipulator_panel(result: cfl.Result) -> Panel:
         return edits.setdefault(i, pool[i].clone())
 
     def render(source: str, machine: int, index: int, target: float, alpha: float) -> Rendered:
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        if not (is_int(index, 0) and index <= index_max):
+            raise ValueError(f"index must be an int in 0..{index_max}, got {index!r}")
+        if source == "digit" and machine not in digit_models:
+            raise ValueError(f"machine must be one of {sorted(digit_models)}, got {machine!r}")
         if source == "digit":
             return digit_models[machine].render(digit_pool[index], target, alpha)
         return grating.render(current(index), target, alpha)
@@ -187,8 +232,78 @@ def manipulator_panel(result: cfl.Result) -> Panel:
         "alpha": alpha,
     }
     extra = [ipw.HBox([row, col]), ipw.HBox(button_row)]
-    panel = Panel(controls, render, "Manipulator: drag ĉ and α", BUDGET_MS, extra=extra)
+    panel = Panel(
+        controls, render, "Manipulator: drag ĉ and α", BUDGET_MS, extra=extra, challenge=CHALLENGE
+    )
+    panel.pencil = _draw_with_the_pointer(panel, current, row, col, side)
+    panel.target_strip = ValueStrip(
+        panel,
+        target,
+        0.0,
+        1.0,
+        STEP,
+        "target ĉ",
+        # C of the original (grey) and of the manipulated image (green).
+        lambda frame: [
+            (frame.facts["c"][0], (120, 120, 120)),
+            (frame.facts["c"][1], (30, 160, 60)),
+        ],
+    )
     return panel
+
+
+def _draw_with_the_pointer(
+    panel: Panel,
+    current: Callable[[int], torch.Tensor],
+    row: ipw.IntSlider,
+    col: ipw.IntSlider,
+    side: int,
+) -> Pointer:
+    """Press on the original GRATING image to set or clear a pixel; drag to draw a stroke (an
+    h-bar along a row, a v-bar down a column). A stroke that starts on ink erases."""
+    stroke: dict[str, object] = {"ink": None, "last": None}
+
+    def cell_at(x: int, y: int) -> tuple[int, int] | None:
+        frame = panel.frame
+        if frame is None or frame.facts.get("source") != "GRATING":
+            return None  # digits are not edited by hand
+        left, top = frame.facts["origin"]
+        r, c = (y - top) // GRATING_SCALE, (x - left) // GRATING_SCALE
+        return (r, c) if 0 <= r < side and 0 <= c < side else None
+
+    def paint(x: int, y: int, start: bool) -> None:
+        cell = cell_at(x, y)
+        if cell is None:
+            return
+        image = current(panel.controls["index"].value)
+        if start:
+            stroke["ink"], stroke["last"] = 1.0 - float(image[cell]), cell
+            row.value, col.value = cell
+        if stroke["ink"] is None:
+            return
+        # Moves arrive throttled, so a quick drag skips cells: fill the segment between.
+        (r0, c0), (r1, c1) = stroke["last"], cell
+        steps = max(abs(r1 - r0), abs(c1 - c0), 1)
+        cells = {
+            (round(r0 + (r1 - r0) * k / steps), round(c0 + (c1 - c0) * k / steps))
+            for k in range(steps + 1)
+        }
+        stroke["last"] = cell
+        changed = [c for c in cells if float(image[c]) != stroke["ink"]]
+        for c in changed:
+            image[c] = stroke["ink"]
+        if changed:
+            panel.refresh()
+
+    def release() -> None:
+        stroke["ink"] = stroke["last"] = None
+
+    return Pointer(
+        panel.figure,
+        on_press=lambda x, y: paint(x, y, start=True),
+        on_drag=lambda x, y: paint(x, y, start=False),
+        on_release=release,
+    )
 
 
 @register_panel("cfl_grating_manipulator", budget_ms=BUDGET_MS)

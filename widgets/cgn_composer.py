@@ -21,8 +21,9 @@ gradients; its mode is restored after each render.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import ClassVar
 
 import ipywidgets as ipw
 import numpy as np
@@ -33,13 +34,24 @@ from causalkit.cgn import experiment
 from causalkit.cgn.model import CGN, counterfactual_grid, mask_mean, one_cpu_thread
 from causalkit.core.device import get_device
 from causalkit.core.validate import is_int
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
+from widgets.pointer import Pointer
 from widgets.render import BLACK, FONT, WHITE, Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0  # one composite, p95, on the CPU
+MIN_SHAPE = 0.1  # the challenge: the mask covers at least this share of the image
+CHALLENGE = Challenge(
+    "Compose an image no training image looks like: shape, texture and background from "
+    f"three different classes, with the shape still covering at least {MIN_SHAPE:.0%} of it.",
+    lambda frame: len(set(frame.facts["classes"])) == 3 and frame.facts["mu_mask"] >= MIN_SHAPE,
+    "Each mechanism took its own class: the CGN composes pairings the data never showed, "
+    "the counterfactual images Table 2's classifier learns the shape from.",
+)
 SIDE = 32  # CGN image side
 TILE = 128  # each of the four pictures is drawn TILE × TILE, nearest neighbour
 CELL = 64  # a grid cell is drawn CELL × CELL
+THUMB = 32  # a class thumbnail in the strips is drawn THUMB × THUMB
+_STRIP_GAP = 6  # between thumbnails; room for the chosen one's frame
 SEED_MAX = 99  # the seed sliders span 0..SEED_MAX; the pure layer takes any seed >= 0
 PARTS = ("mask", "foreground", "background", "composite")
 # The grid's gap leaves room for tile_sheet's 3-pixel frame around the current cell.
@@ -198,9 +210,12 @@ class CGNComposer:
             for part, caption in zip(PARTS, captions, strict=True)
         ]
         sheet, _ = tile_sheet([tiles])
-        return Rendered(
-            sheet_png(sheet), self._readout(shape, foreground, background, seeds, result)
-        )
+        readout = self._readout(shape, foreground, background, seeds, result)
+        facts = {
+            "classes": (shape, foreground, background),
+            "mu_mask": float(result["mu_mask"]),
+        }
+        return Rendered(sheet_png(sheet), readout, facts)
 
     def _readout(
         self,
@@ -322,21 +337,31 @@ def grid_origin(i: int, j: int, rows: int = 10, cols: int = 10) -> tuple[int, in
     return _grid_layout(rows, cols)[1][i + 1][j + 1]
 
 
-def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, background") -> Panel:
-    """The composer of a trained CGN (``result(config, seed).cgn(variant)``, as the notebook
-    holds it). Controls: a class and a noise seed per mechanism, the shuffle seed; a grid
-    button.
+def cgn_composer_panel(
+    cgn: CGN | Mapping[str, CGN], title: str = "CGN composer: shape, texture, background"
+) -> Panel:
+    """The composer of a trained CGN (``result(config, seed).cgn(variant)``), or of several
+    keyed by MNIST variant, with a switch between them. Controls: a class and a noise seed per
+    mechanism, the shuffle seed; a strip of the ten classes' thumbnails per mechanism, where a
+    click picks the class; a grid button.
 
     The grid (and its caption) appear under the panel once the button is pressed and stay
     until it is pressed again; the caption says when the background class has moved since.
     """
-    composer = CGNComposer(cgn)
+    cgns = dict(cgn) if isinstance(cgn, Mapping) else {"": cgn}
+    if not cgns:
+        raise ValueError("cgn must be a CGN or a non-empty mapping of variant names to CGNs")
+    composers = {name: CGNComposer(model) for name, model in cgns.items()}
+    composer = next(iter(composers.values()))
     top = composer.n_classes - 1
 
     def slider(description: str, maximum: int) -> ipw.IntSlider:
         return ipw.IntSlider(0, min=0, max=maximum, description=description, continuous_update=True)
 
-    controls: dict[str, ipw.ValueWidget] = {
+    controls: dict[str, ipw.ValueWidget] = {}
+    if len(composers) > 1:
+        controls["variant"] = ipw.ToggleButtons(options=list(composers), description="MNIST")
+    controls |= {
         "shape": slider("shape class", top),
         "foreground": slider("texture class", top),
         "background": slider("backgr. class", top),
@@ -345,6 +370,15 @@ def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, bac
         "background_seed": slider("backgr. noise", SEED_MAX),
         "shuffle_seed": slider("shuffle seed", SEED_MAX),
     }
+
+    def current() -> CGNComposer:
+        return composers[controls["variant"].value] if "variant" in controls else composer
+
+    def render(variant: str = "", **values: int) -> Rendered:
+        if variant and variant not in composers:
+            raise ValueError(f"variant must be one of {', '.join(composers)}, got {variant!r}")
+        return composers[variant or next(iter(composers))].render(**values)
+
     button = ipw.Button(
         description=f"{composer.n_classes}×{composer.n_classes} grid",
         tooltip="draw every shape × texture pair for the current background class (Fig. 3)",
@@ -367,7 +401,7 @@ def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, bac
             values["shuffle_seed"],
         )
         start = time.perf_counter()
-        frame = composer.render_grid(
+        frame = current().render_grid(
             values["background"], seed, current=(values["shape"], values["foreground"])
         )
         ms = (time.perf_counter() - start) * 1000
@@ -388,12 +422,85 @@ def cgn_composer_panel(cgn: CGN, title: str = "CGN composer: shape, texture, bac
 
     button.on_click(draw_grid)
     controls["background"].observe(note_stale, names="value")
-    panel = Panel(controls, composer.render, title, BUDGET_MS, extra=[button])
+    strips = ClassStrips(current, controls)
+    panel = Panel(
+        controls, render, title, BUDGET_MS, extra=[strips.widget, button], challenge=CHALLENGE
+    )
+    panel.on_frame(strips.show)
     panel.widget.children = (*panel.widget.children, grid_image, grid_readout)
-    panel.composer = composer
+    panel.composer, panel.composers, panel.strips = composer, composers, strips
     panel.grid_image, panel.grid_readout = grid_image, grid_readout
     panel.grid_button, panel.draw_grid = button, draw_grid
     return panel
+
+
+class ClassStrips:
+    """One strip of the ten classes' thumbnails per mechanism (what the mechanism draws for
+    that class, seed 0); a click on a thumbnail picks its class. The chosen one is framed."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "shape": "shape (mask)",
+        "foreground": "texture",
+        "background": "background",
+    }
+
+    def __init__(
+        self, current: Callable[[], CGNComposer], controls: Mapping[str, ipw.ValueWidget]
+    ) -> None:
+        self.current, self.controls = current, controls
+        self.images: dict[str, ipw.Image] = {}
+        self.pointers: dict[str, Pointer] = {}
+        self._thumbs: dict[int, dict[str, list[Image.Image]]] = {}
+        rows = []
+        for part, label in self.LABELS.items():
+            image = ipw.Image(format="png")
+            image.add_class(f"causalkit-strip-{part}")
+            self.images[part] = image
+            self.pointers[part] = Pointer(image, on_press=self._picker(part))
+            caption = ipw.HTML(f"<small>{label}</small>", layout=ipw.Layout(width="90px"))
+            rows.append(ipw.HBox([caption, image]))
+        self.widget = ipw.VBox(rows)
+
+    def thumbnails(self) -> dict[str, list[Image.Image]]:
+        """Each part's ten thumbnails for the current CGN, drawn once per CGN."""
+        composer = self.current()
+        key = id(composer)
+        if key not in self._thumbs:
+            drawn = [composer.generate(k, k, k) for k in range(composer.n_classes)]
+            self._thumbs[key] = {
+                part: [upscale(d["mask" if part == "shape" else part], THUMB) for d in drawn]
+                for part in self.LABELS
+            }
+        return self._thumbs[key]
+
+    def show(self, frame: Rendered) -> None:
+        chosen = dict(zip(self.LABELS, frame.facts["classes"], strict=True))
+        for part, thumbs in self.thumbnails().items():
+            self.images[part].value = _strip_png(thumbs, chosen[part])
+
+    def _picker(self, part: str) -> Callable[[int, int], None]:
+        def pick(x: int, _y: int) -> None:
+            k = x // (THUMB + _STRIP_GAP)
+            if 0 <= k < self.current().n_classes:
+                self.controls[part].value = k
+
+        return pick
+
+
+def _strip_png(thumbs: list[Image.Image], chosen: int) -> bytes:
+    """Thumbnails side by side, the chosen one framed, its class number under each."""
+    step = THUMB + _STRIP_GAP
+    strip = Image.new("RGB", (step * len(thumbs), THUMB + _STRIP_GAP + 12), WHITE)
+    draw = ImageDraw.Draw(strip)
+    for k, thumb in enumerate(thumbs):
+        x = k * step + _STRIP_GAP // 2
+        strip.paste(thumb, (x, _STRIP_GAP // 2))
+        if k == chosen:
+            draw.rectangle(
+                (x - 2, 0, x + THUMB + 1, THUMB + _STRIP_GAP - 1), outline=_CURRENT, width=2
+            )
+        draw.text((x + THUMB // 2 - 3, THUMB + _STRIP_GAP - 1), str(k), fill=BLACK, font=FONT)
+    return sheet_png(strip)
 
 
 def demo_cgn(seed: int = 0, device: torch.device | str | None = None) -> CGN:

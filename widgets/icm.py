@@ -13,16 +13,28 @@ import ipywidgets as ipw
 import torch
 
 from causalkit import icm
+from causalkit.core.validate import is_int
 from causalkit.icm.glyphs import glyph_images
 from causalkit.icm.mechanisms import MECHANISMS, SIDE, apply_mechanism, check_images
 from causalkit.icm.model import Committee, Discriminator
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
 from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 100.0
 NONE = "none"
 PER_ROW = 6  # tiles per row of the sheet: clean, input, then the experts
 _WINNER = (40, 200, 90)
+CHALLENGE = Challenge(
+    "Find an unseen symbol and a mechanism that an expert undoes: the winner's output is "
+    "closer to the clean symbol than the input is.",
+    lambda frame: (
+        frame.facts["source"] == "symbol"
+        and bool(frame.facts["mechanisms"])
+        and frame.facts["error_out"] < frame.facts["error_in"]
+    ),
+    "The experts learned mechanisms, not digits, so they also invert them on symbols they "
+    "never saw in training (§4.3).",
+)
 
 
 def _tile(image: torch.Tensor, caption: str, frame: tuple[int, int, int] | None = None) -> Tile:
@@ -66,8 +78,11 @@ class ExpertArena:
         """The clean image, its transformed version, every expert's output and score."""
         if source not in self.images:
             raise ValueError(f"source must be one of {', '.join(self.images)}, got {source!r}")
-        if not 0 <= index < len(self.images[source]):
-            raise ValueError(f"index must be in 0..{len(self.images[source]) - 1}, got {index}")
+        last = len(self.images[source]) - 1
+        if not (is_int(index, 0) and index <= last):
+            raise ValueError(f"index must be an int in 0..{last}, got {index!r}")
+        if not is_int(noise_seed, 0):
+            raise ValueError(f"noise_seed must be an int >= 0, got {noise_seed!r}")
         for name in (mechanism, second):
             if name != NONE and name not in MECHANISMS:
                 raise ValueError(f"unknown mechanism {name!r}; choose none or one of {MECHANISMS}")
@@ -110,7 +125,14 @@ class ExpertArena:
             f"Squared error to the clean image: input {error_in:.4f}, "
             f"winner's output {error_out:.4f}."
         )
-        return Rendered(sheet_png(sheet), readout)
+        facts = {
+            "source": source,
+            "mechanisms": tuple(m for m in (mechanism, second) if m != NONE),
+            "winner": winner,
+            "error_in": error_in,
+            "error_out": error_out,
+        }
+        return Rendered(sheet_png(sheet), readout, facts)
 
 
 def expert_arena_panel(arena: ExpertArena) -> Panel:
@@ -130,7 +152,8 @@ def expert_arena_panel(arena: ExpertArena) -> Panel:
         controls["index"].max = len(arena.images[change["new"]]) - 1
 
     controls["source"].observe(fit_index, names="value")
-    return Panel(controls, arena.render, "Expert arena: who wins this input?", BUDGET_MS)
+    title = "Expert arena: who wins this input?"
+    return Panel(controls, arena.render, title, BUDGET_MS, challenge=CHALLENGE)
 
 
 @register_panel("icm_expert_arena", budget_ms=BUDGET_MS)

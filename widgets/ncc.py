@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from causalkit.core.validate import is_int
 from causalkit.ncc.baselines import igci_slope, reci
 from causalkit.ncc.experiment import Result
 from causalkit.ncc.model import Scorer
@@ -25,13 +26,21 @@ from causalkit.ncc.synthetic import (
     draw_params,
     pair_from_params,
 )
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
 from widgets.render import BlitFigure
 
 BUDGET_MS = 100.0
 N_KNOTS = 5  # d ~ RandomInteger(4, 5) in §3.1: the panel offers the larger one
 LIMIT = 4.5  # standardised data: the axes show ±LIMIT
 MIN_SPREAD = 0.1
+POINTS = (50, 1000)  # a pair's size: the slider's range, and the most one render draws
+CHALLENGE = Challenge(
+    "Build a pair that NCC gets wrong: its bar turns red.",
+    lambda frame: frame.facts["ncc_says"] != frame.facts["truth"],
+    "NCC learned the footprints of the pairs it was trained on; a pair unlike them (a "
+    "near-linear mechanism, little noise, few points) can fool it, as it fools IGCI and RECI.",
+)
+DRAWS = 20  # random draws of the unset parameters the slider offers (any seed >= 0 renders)
 
 
 class PairBuilder:
@@ -121,6 +130,15 @@ class NccPlayground:
         draw: int,
         swap: bool,
     ) -> Rendered:
+        if not (is_int(components) and is_int(n_points) and is_int(draw, 0)):
+            raise ValueError(
+                "components, n_points and draw must be integers (draw >= 0), got "
+                f"{components!r}, {n_points!r}, {draw!r}"
+            )
+        if not POINTS[0] <= n_points <= POINTS[1]:
+            raise ValueError(f"n_points must be in {POINTS[0]}..{POINTS[1]}, got {n_points}")
+        if not isinstance(swap, (bool, np.bool_)):
+            raise ValueError(f"swap must be True or False, got {swap!r}")
         if draw not in self.builders:
             self.builders[draw] = PairBuilder(self.generator, draw)
         knots = (knot1, knot2, knot3, knot4, knot5)
@@ -146,7 +164,8 @@ class NccPlayground:
             f"NCC: P(X → Y) = <b>{p_xy:.3f}</b>, so NCC says <b>{ncc_says}</b> "
             f"{marks[ncc_says == truth]}; the truth is <b>{truth}</b>.<br>{others}."
         )
-        return Rendered(self.frame.png(), readout)
+        facts = {"p_xy": p_xy, "truth": truth, "ncc_says": ncc_says}
+        return Rendered(self.frame.png(), readout, facts)
 
 
 def _float_slider(name: str, value: float, low: float, high: float, step: float = 0.1):
@@ -179,11 +198,13 @@ def ncc_playground_panel(run: Result) -> Panel:
             noise_max / 50 or 0.01,
         ),
         "hetero": _float_slider("heterosc.", 0.5, 0.0, 1.0, 0.05),
-        "n_points": ipw.IntSlider(500, min=50, max=1000, step=50, description="points"),
-        "draw": ipw.IntSlider(0, min=0, max=20, description="random draw"),
+        "n_points": ipw.IntSlider(500, *POINTS, step=50, description="points"),
+        "draw": ipw.IntSlider(0, min=0, max=DRAWS, description="random draw"),
         "swap": ipw.Checkbox(False, description="show as (Y, X)"),
     }
-    return Panel(controls, renderer.render, "NCC playground: build a pair", BUDGET_MS)
+    return Panel(
+        controls, renderer.render, "NCC playground: build a pair", BUDGET_MS, challenge=CHALLENGE
+    )
 
 
 @register_panel("ncc_playground", budget_ms=BUDGET_MS)

@@ -17,13 +17,36 @@ import numpy as np
 import torch
 
 from causalkit import semvae
+from causalkit.core.validate import is_int, is_number
 from causalkit.semvae.mario import FRAME_SIZE, MarioClips, sprite_position
 from causalkit.semvae.temporal import TemporalCausalVAE, extrapolate, intervene
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
+from widgets.pointer import ValueStrip
 from widgets.render import Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0
 MAX_AHEAD = 4
+GREY = (120, 120, 120)
+MOVED_PX = 1.0  # a sprite that moved less than this (in frame pixels) stayed put
+CHALLENGE = Challenge(
+    "Predict which frames move before you shift a latent; then find a latent that moves "
+    f"nothing: shifted by 2 sd or more, the sprite stays within {MOVED_PX:g} pixel in every "
+    "frame.",
+    lambda frame: abs(frame.facts["value"]) >= 2 and not frame.facts["moved_frames"],
+    "Not every latent is a position: this one leaves the sprite where it was, so the model "
+    "spends it on something else, or on nothing (compare its row and column of the graph).",
+)
+
+
+def sprite_shifts(before: torch.Tensor, after: torch.Tensor) -> list[float]:
+    """How far the sprite moved in each frame, in pixels; inf if it left or entered the frame."""
+    shifts = []
+    for p, q in zip(before, after, strict=True):
+        gone = torch.isnan(p).any(), torch.isnan(q).any()
+        shifts.append(0.0 if all(gone) else float("inf") if any(gone) else float((p - q).norm()))
+    return shifts
+
+
 TILE = 4 * FRAME_SIZE  # each frame is drawn TILE × TILE, nearest neighbour
 _TINTS = np.array([[1.0, 0.2, 0.2], [1.0, 1.0, 1.0], [0.2, 1.0, 0.2]])  # frames 1, 2, 3
 
@@ -87,13 +110,13 @@ class MarioIntervention:
         the intervened frames (|frame - background|, mean over channels, (3, 20, 20)), and
         the sprite's positions in each.
         """
-        if not (isinstance(clip, int) and 0 <= clip < len(self.clips)):
+        if not (is_int(clip, 0) and clip < len(self.clips)):
             raise ValueError(f"clip must be an int in 0..{len(self.clips) - 1}, got {clip!r}")
-        if not (isinstance(latent, int) and 0 <= latent < self.num_latents):
+        if not (is_int(latent, 0) and latent < self.num_latents):
             raise ValueError(f"latent must be an int in 0..{self.num_latents - 1}, got {latent!r}")
-        if not np.isfinite(value):
+        if not (is_number(value) and np.isfinite(value)):
             raise ValueError(f"value must be finite, got {value!r}")
-        if not (isinstance(ahead, int) and 0 <= ahead <= MAX_AHEAD):
+        if not (is_int(ahead, 0) and ahead <= MAX_AHEAD):
             raise ValueError(f"ahead must be an int in 0..{MAX_AHEAD}, got {ahead!r}")
         z = self.latents[clip : clip + 1]
         target = z[0, latent] + value * self.spread[latent]
@@ -142,13 +165,17 @@ class MarioIntervention:
         step, slot = divmod(latent, self.per_step)
         reached = self.children(latent)
         reach = ", ".join(f"z{j + 1}" for j in reached) if reached else "no other latent"
+        shifts = sprite_shifts(result["where_before"], result["where_after"][:observed])
+        moved = [t + 1 for t, shift in enumerate(shifts) if shift >= MOVED_PX]
         readout = (
             f"do(<b>z{latent + 1}</b> = {result['z_after'][latent]:.2f}) (frame {step + 1}, "
             f"latent {slot + 1}; encoded {result['z_before'][latent]:.2f}), reaches {reach}. "
             f"Sprite before: {where(result['where_before'])}; "
-            f"after: {where(result['where_after'])}."
+            f"after: {where(result['where_after'])}. Frames whose sprite moved: "
+            f"<b>{', '.join(map(str, moved)) or 'none'}</b>."
         )
-        return Rendered(sheet_png(sheet), readout)
+        facts = {"latent": latent, "value": value, "moved_frames": moved, "reaches": reached}
+        return Rendered(sheet_png(sheet), readout, facts)
 
 
 def mario_intervention_panel(view: MarioIntervention) -> Panel:
@@ -165,7 +192,13 @@ def mario_intervention_panel(view: MarioIntervention) -> Panel:
         ),
         "ahead": ipw.IntSlider(0, min=0, max=MAX_AHEAD, description="frames ahead"),
     }
-    return Panel(controls, view.render, "Intervene on a Mario latent: do(z_i = v)", BUDGET_MS)
+    title = "Intervene on a Mario latent: do(z_i = v)"
+    panel = Panel(controls, view.render, title, BUDGET_MS, challenge=CHALLENGE)
+    # Drag the shift and watch the frames follow; the grey tick is no intervention.
+    panel.value_strip = ValueStrip(
+        panel, controls["value"], -3.0, 3.0, 0.25, "shift (sd)", lambda frame: [(0.0, GREY)]
+    )
+    return panel
 
 
 @register_panel("semvae_mario_intervention", budget_ms=BUDGET_MS)

@@ -27,10 +27,24 @@ from causalkit.core.validate import is_int
 from causalkit.semvae.analysis import noise_std
 from causalkit.semvae.model import KIND_LABELS, KINDS, CausalOvalVAE, OvalVAE, decode_from_noise
 from causalkit.semvae.ovals import IMAGE_SIZE, ink_positions
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
 from widgets.render import BLACK, FONT, WHITE, Tile, sheet_png, tile_sheet, upscale
 
 BUDGET_MS = 50.0
+RIGHT_ARM = 0.8  # the challenge: the oval this far right, on the parabola's right arm
+CHALLENGE = Challenge(
+    f"With the causal-prior VAE, carry the oval to the parabola's right arm (x ≥ {RIGHT_ARM} "
+    "in the readout) by moving one noise slider only, all others at 0. Which one does it?",
+    lambda frame: (
+        frame.facts["kind"] == "causal"
+        and frame.facts["moved"] == 1
+        and frame.facts["x"] is not None
+        and frame.facts["x"] >= RIGHT_ARM
+    ),
+    "In the paper's SEM, z1 = z0² + n1: n0 sets x and carries the oval along the curve, n1 "
+    "only its distance from it. Compare with the slider you moved, and with what the "
+    "notebook found this model learned.",
+)
 NOISE_RANGE = 3.0  # sliders span ±3σ_i
 SWEEP_STEPS = 9  # images superimposed in the sweep picture
 TILE = 3 * IMAGE_SIZE  # each picture is drawn TILE × TILE, nearest neighbour
@@ -167,7 +181,14 @@ class NoiseTraversal:
             Tile(self._sweep_picture(canvas, current), f"n{sweep} swept over ±3σ{sweep}"),
         ]
         sheet, _ = tile_sheet([tiles])
-        return Rendered(sheet_png(sheet), self._readout(kind, result, image))
+        where = _position(image)
+        facts = {
+            "kind": kind,
+            "x": None if where is None else where[0],
+            "offset": None if where is None else where[1] - where[0] ** 2,
+            "moved": int(np.count_nonzero(np.asarray(noise, dtype=np.float64))),
+        }
+        return Rendered(sheet_png(sheet), self._readout(kind, result, image), facts)
 
     def _readout(self, kind: str, result: dict[str, torch.Tensor], image: np.ndarray) -> str:
         sigma = self.sigmas[kind]
@@ -218,7 +239,8 @@ def noise_traversal_panel(traversal: NoiseTraversal) -> Panel:
     def render(kind: str, sweep: int, **noise: float) -> Rendered:
         return traversal.render(kind, [noise[f"n{j}"] for j in range(d)], sweep)
 
-    return Panel(controls, render, "Latent noise traversal (Fig. 3)", BUDGET_MS)
+    title = "Latent noise traversal (Fig. 3)"
+    return Panel(controls, render, title, BUDGET_MS, challenge=CHALLENGE)
 
 
 def _settings(i: int, d: int) -> tuple[str, list[float], int]:

@@ -8,13 +8,21 @@ import ipywidgets as ipw
 import numpy as np
 from matplotlib.figure import Figure
 
+from causalkit.core.validate import is_number
 from causalkit.tour import BarometerWorld, sample_world, storm_given_done, storm_given_seen
-from widgets.panel import Panel, Rendered, register_panel
+from widgets.panel import Challenge, Panel, Rendered, register_panel
 from widgets.render import BlitFigure
 
 BUDGET_MS = 100.0
 READING_RANGE = (-2.5, 2.5)
 NEIGHBOURHOOD = 0.15  # readings this close to b count as "seeing b" in the scatter
+CHALLENGE = Challenge(
+    "Find a reading b at which seeing the barometer show b makes a storm at least 0.5 more "
+    "likely than setting its needle to b does.",
+    lambda frame: frame.facts["seen"] - frame.facts["done"] >= 0.5,
+    "A low reading is evidence of low pressure, so seeing it predicts a storm; moving the "
+    "needle changes no weather, so P(storm | do(B = b)) stays at P(storm).",
+)
 
 
 class SeeingDoingRenderer:
@@ -49,7 +57,7 @@ class SeeingDoingRenderer:
 
     def render(self, barometer: float) -> Rendered:
         lo, hi = READING_RANGE
-        if not lo <= barometer <= hi:
+        if not (is_number(barometer) and lo <= barometer <= hi):
             raise ValueError(f"barometer reading must be in [{lo}, {hi}], got {barometer}")
         close = np.abs(self.readings - barometer) < NEIGHBOURHOOD
         self.near.set_offsets(np.column_stack([self.readings[close], self.pressure[close]]))
@@ -62,7 +70,8 @@ class SeeingDoingRenderer:
             f"Seeing the barometer read <b>{barometer:+.2f}</b>: P(storm) = <b>{seen:.3f}</b>. "
             f"Forcing it to <b>{barometer:+.2f}</b>: P(storm) = <b>{done:.3f}</b>."
         )
-        return Rendered(self.frame.png(), readout)
+        facts = {"barometer": barometer, "seen": seen, "done": done}
+        return Rendered(self.frame.png(), readout, facts)
 
 
 def seeing_vs_doing_panel(world: BarometerWorld | None = None) -> Panel:
@@ -77,7 +86,13 @@ def seeing_vs_doing_panel(world: BarometerWorld | None = None) -> Panel:
         continuous_update=True,
         layout=ipw.Layout(width="420px"),
     )
-    return Panel({"barometer": slider}, renderer.render, "Seeing is not doing", BUDGET_MS)
+    return Panel(
+        {"barometer": slider},
+        renderer.render,
+        "Seeing is not doing",
+        BUDGET_MS,
+        challenge=CHALLENGE,
+    )
 
 
 @register_panel("tour_seeing_doing", budget_ms=BUDGET_MS)

@@ -34,6 +34,13 @@ NDF = 32  # discriminator base width
 PATCH_SIZE = 8
 
 
+def draw_on(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """Where to draw random numbers: on the generator's device when one is given (torch
+    refuses a CPU generator for CUDA draws), else on ``device``. A seeded CPU generator so
+    gives a CGN on the GPU the same noise as on the CPU."""
+    return generator.device if generator is not None else device
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -147,7 +154,8 @@ class PatchShuffle(nn.Module):
         rows, cols = h // p, w // p
         patches = x.reshape(n, c, rows, p, cols, p).permute(0, 2, 4, 1, 3, 5)
         patches = patches.reshape(n, rows * cols, c, p, p)
-        order = torch.rand(n, rows * cols, generator=generator, device=x.device).argsort(dim=1)
+        order = torch.rand(n, rows * cols, generator=generator, device=draw_on(generator, x.device))
+        order = order.to(x.device).argsort(dim=1)
         shuffled = patches[torch.arange(n, device=x.device)[:, None], order]
         shuffled = shuffled.reshape(n, rows, cols, c, p, p).permute(0, 3, 1, 4, 2, 5)
         return shuffled.reshape(n, c, h, w)
@@ -330,13 +338,14 @@ class CGN(nn.Module):
             counterfactual = float(counterfactual)
         ratio = _check_real("counterfactual", counterfactual, 0.0, 1.0)
         device = next(self.parameters()).device
+        home = draw_on(generator, device)
         draws = {}
         for part in ("shape", "fg", "bg"):
-            draws[f"u_{part}"] = torch.randn(n, self.latent_dim, generator=generator, device=device)
-            draws[f"y_{part}"] = torch.randint(
-                self.n_classes, (n,), generator=generator, device=device
-            )
-        chosen = torch.randperm(n, generator=generator, device=device)[: round(ratio * n)]
+            u = torch.randn(n, self.latent_dim, generator=generator, device=home)
+            y = torch.randint(self.n_classes, (n,), generator=generator, device=home)
+            draws[f"u_{part}"], draws[f"y_{part}"] = u.to(device), y.to(device)
+        chosen = torch.randperm(n, generator=generator, device=home)[: round(ratio * n)]
+        chosen = chosen.to(device)
         is_cf = torch.zeros(n, dtype=torch.bool, device=device)
         is_cf[chosen] = True
         for part in ("fg", "bg"):
@@ -498,7 +507,8 @@ def counterfactual_grid(
         bg = [check_int("background", background, 0, cgn.n_classes)]
 
     device = next(cgn.parameters()).device
-    u = torch.randn(3, 1, cgn.latent_dim, generator=generator, device=device)
+    u = torch.randn(3, 1, cgn.latent_dim, generator=generator, device=draw_on(generator, device))
+    u = u.to(device)
 
     def render(
         mechanism: nn.Module, u: torch.Tensor, classes: list[int], *shuffle: torch.Generator | None

@@ -128,7 +128,11 @@ def test_cgn_app_in_voila_follows_a_slider(browser_available: Path) -> None:
         page = session.page
         page.goto(app.url())
         before = text_of(page, READOUT, timeout=120)
-        assert "wildlife MNIST" in text_of(page, ".causalkit-panel", timeout=30)
+        assert "quick preset" in text_of(page, ".causalkit-panel", timeout=30)
+        assert (
+            page.locator(f"{PANEL} .causalkit-control-variant button").first.inner_text()
+            == "wildlife"
+        )
         assert not page.locator(".jp-InputArea-editor").count(), "Voilà should hide the code"
         figure = _image(page, FIGURE)
         focus_and_press(page, f"{PANEL} .causalkit-control-shape", "ArrowRight", times=3)
@@ -136,3 +140,26 @@ def test_cgn_app_in_voila_follows_a_slider(browser_available: Path) -> None:
         text_containing(page, READOUT, "shape 3")
         _image(page, FIGURE, other_than=figure["src"])
         session.assert_no_errors()
+
+
+def test_cgn_thumbnail_click_picks_the_texture_class(
+    lab_server: LabServer, browser_session: BrowserSession, cgn_notebook: str
+) -> None:
+    """A click on the texture strip's thumbnail of class 5 sets the texture class: the readout
+    and the composite follow."""
+    from widgets.cgn_composer import _STRIP_GAP, THUMB
+
+    page = browser_session.page
+    open_notebook(page, lab_server, cgn_notebook, timeout=90)
+    run_all(page, timeout=300)
+    before = text_of(page, READOUT, timeout=60)
+    figure = _image(page, FIGURE)
+    strip = wait_for(page, f"{PANEL} img.causalkit-strip-foreground", timeout=30)
+    box = strip.bounding_box()
+    scale = box["width"] / strip.evaluate("img => img.naturalWidth")
+    x = box["x"] + (5 * (THUMB + _STRIP_GAP) + _STRIP_GAP // 2 + THUMB // 2) * scale
+    page.mouse.click(x, box["y"] + (_STRIP_GAP // 2 + THUMB // 2) * scale)
+    wait_for_text_change(page, READOUT, before, timeout=30)
+    text_containing(page, READOUT, "shape 0, texture 5, background 0: counterfactual")
+    _image(page, FIGURE, other_than=figure["src"])
+    browser_session.assert_no_errors()
