@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import os
+import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from causalkit.core.settings import get_settings
 from causalkit.core.validate import check_int
 from causalkit.notebooks import NotebookSpec, get_spec, notebook_path
 
+KERNEL_START_TRIES = 3  # kernels started at once (xdist workers, Dask) can race for a port
 DEFAULT_CELL_TIMEOUT = 1800  # seconds; a paper-scale training cell may take this long on a CPU
 REQUIRED_PARAMETERS = ("preset", "seed")
 # Every notebook's seed; a notebook declares the ranges of its other numeric parameters.
@@ -181,6 +184,26 @@ def _source_cell_index(source: Path, executed_index: int) -> int:
     return executed_index - 1 if tagged and executed_index > tagged[0] else executed_index
 
 
+def kernel_failed_to_start(err: BaseException) -> bool:
+    """Whether ``err`` is a kernel that never came up (two started at once can race for a
+    port), as opposed to a notebook that failed."""
+    text = f"{type(err).__name__}: {err}"
+    return "Kernel died before replying" in text or "Address already in use" in text
+
+
+def _execute_with_a_kernel(execute_notebook: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """``execute_notebook(*args, **kwargs)``, started again (up to ``KERNEL_START_TRIES``
+    times, after a random pause) when its kernel fails to start."""
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            execute_notebook(*args, **kwargs)
+            return
+        except RuntimeError as err:
+            if attempt == KERNEL_START_TRIES or not kernel_failed_to_start(err):
+                raise
+            time.sleep(random.uniform(0.5, 2.0))
+
+
 def run_notebook(
     name: str,
     preset: str = "quick",
@@ -230,7 +253,8 @@ def execute(
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
+        _execute_with_a_kernel(
+            papermill.execute_notebook,
             str(source),
             str(output),
             parameters=params,

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import platform
-import random
 import re
 import time
 import tokenize
@@ -33,7 +32,6 @@ from causalkit.runner import DEFAULT_CELL_TIMEOUT, RunPlan, execute, plan_run
 
 RESULT = "result.json"
 PLAN_KEYS = ("preset", "seed")
-KERNEL_START_TRIES = 3  # parallel kernel starts can race for the same free port
 
 
 @dataclass(frozen=True)
@@ -169,11 +167,6 @@ def finished(run: SweepRun) -> bool:
     return same_code and stored.get("parameters") == dict(run.plan.parameters)
 
 
-def _kernel_failed_to_start(err: BaseException) -> bool:
-    text = f"{type(err).__name__}: {err}"
-    return "Kernel died before replying" in text or "Address already in use" in text
-
-
 def machine() -> str:
     """Host, processor and cores: what a reader needs to compare wall times and numbers."""
     processor = platform.processor()
@@ -223,14 +216,7 @@ def execute_run(run: SweepRun, device: str | None = None) -> dict[str, Any]:
     run.directory.mkdir(parents=True, exist_ok=True)
     output = run.directory / run.plan.spec.filename
     started = time.time()
-    for attempt in range(1, KERNEL_START_TRIES + 1):
-        try:
-            result = execute(run.plan, output, run.cell_timeout, force=True)
-            break
-        except RuntimeError as err:
-            if attempt == KERNEL_START_TRIES or not _kernel_failed_to_start(err):
-                raise
-            time.sleep(random.uniform(0.5, 2.0))
+    result = execute(run.plan, output, run.cell_timeout, force=True)  # retries a kernel start
     payload = {
         "name": run.name,
         "preset": run.preset,

@@ -306,3 +306,38 @@ def test_cache_list_and_clear(tmp_cache, capsys):
     assert cli.main(["cache", "list"]) == 0
     out = capsys.readouterr().out
     assert "alpha" not in out and "beta" in out
+
+
+def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
+    """Two kernels started at once (two xdist workers, two Dask workers) can race for a port;
+    the run starts its kernel again instead of failing. A notebook's own error is not retried."""
+    from causalkit import runner
+
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) < runner.KERNEL_START_TRIES:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+    runner._execute_with_a_kernel(flaky, "a.ipynb")
+    assert len(calls) == runner.KERNEL_START_TRIES
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        runner._execute_with_a_kernel(broken, "a.ipynb")
+    assert len(calls) == runner.KERNEL_START_TRIES
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("a cell raised")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="a cell raised"):
+        runner._execute_with_a_kernel(failing, "a.ipynb")
+    assert len(calls) == 1
