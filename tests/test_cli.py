@@ -308,36 +308,30 @@ def test_cache_list_and_clear(tmp_cache, capsys):
     assert "alpha" not in out and "beta" in out
 
 
-def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch):
+@pytest.mark.parametrize(
+    ("errors", "calls", "raised"),
+    [
+        (["Kernel died before replying to kernel_info"] * 2, 3, None),  # the third start works
+        (["Kernel died before replying to kernel_info"] * 3, 3, "Kernel died"),  # gives up
+        (["a cell raised"], 1, "a cell raised"),  # a notebook's own error is not retried
+    ],
+)
+def test_a_kernel_that_fails_to_start_is_started_again(monkeypatch, errors, calls, raised):
     """Two kernels started at once (two xdist workers, two Dask workers) can race for a port;
-    the run starts its kernel again instead of failing. A notebook's own error is not retried."""
+    the run starts its kernel again instead of failing."""
     from causalkit import runner
 
     monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
-    calls = []
+    made = []
 
-    def flaky(*args, **kwargs):
-        calls.append(args)
-        if len(calls) < runner.KERNEL_START_TRIES:
-            raise RuntimeError("Kernel died before replying to kernel_info")
+    def execute_notebook(*args, **kwargs):
+        made.append(args)
+        if len(made) <= len(errors):
+            raise RuntimeError(errors[len(made) - 1])
 
-    runner._execute_with_a_kernel(flaky, "a.ipynb")
-    assert len(calls) == runner.KERNEL_START_TRIES
-
-    def broken(*args, **kwargs):
-        calls.append(args)
-        raise RuntimeError("Kernel died before replying to kernel_info")
-
-    calls.clear()
-    with pytest.raises(RuntimeError, match="Kernel died"):
-        runner._execute_with_a_kernel(broken, "a.ipynb")
-    assert len(calls) == runner.KERNEL_START_TRIES
-
-    def failing(*args, **kwargs):
-        calls.append(args)
-        raise RuntimeError("a cell raised")
-
-    calls.clear()
-    with pytest.raises(RuntimeError, match="a cell raised"):
-        runner._execute_with_a_kernel(failing, "a.ipynb")
-    assert len(calls) == 1
+    if raised:
+        with pytest.raises(RuntimeError, match=raised):
+            runner._execute_with_a_kernel(execute_notebook, "a.ipynb")
+    else:
+        runner._execute_with_a_kernel(execute_notebook, "a.ipynb")
+    assert len(made) == calls
