@@ -58,17 +58,21 @@ def _checkout() -> Path:
 def is_current(name: str, path: Path) -> bool:
     """Whether ``path`` is a complete run of notebook ``name``'s code as it is now, at the
     default quick parameters, with the answers in (not a graded student edition)."""
+    return _matches(name, path, plan_run(name).parameters, run_version(name))
+
+
+def _matches(name: str, path: Path, parameters: dict, version: str) -> bool:
     try:
         notebook = read_notebook(path)
     except (OSError, ValueError):
         return False
     papermill = notebook.metadata.get("papermill", {})
     return (
-        papermill.get("parameters") == plan_run(name).parameters
+        papermill.get("parameters") == parameters
         and papermill.get("end_time") is not None
         and not papermill.get("exception")
         and notebook.metadata.get("causalkit", {}).get("edition") != "student"
-        and notebook_version(name, notebook) == run_version(name)
+        and notebook_version(name, notebook) == version
     )
 
 
@@ -81,7 +85,9 @@ def find_executed(name: str, runs: Path | None = None) -> Path | None:
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
-    return next((p for p in candidates if is_current(name, p)), None)
+    # What a current copy must show, worked out once rather than per candidate.
+    parameters, version = plan_run(name).parameters, run_version(name)
+    return next((p for p in candidates if _matches(name, p, parameters, version)), None)
 
 
 def executed_notebooks(

@@ -41,7 +41,7 @@ CHALLENGE = Challenge(
 )
 BORDER = (150, 150, 150)  # so that white images show their edges
 EDGE = 2  # the border's width, in screen pixels
-STEP = 0.05  # the target slider's step, which a drag on the strip snaps to
+STEP = 0.05  # the target slider's step (its strip snaps to it too)
 ADDED, REMOVED = np.array([30, 160, 60]) / 255, np.array([210, 40, 40]) / 255
 
 
@@ -239,9 +239,6 @@ def manipulator_panel(result: cfl.Result) -> Panel:
     panel.target_strip = ValueStrip(
         panel,
         target,
-        0.0,
-        1.0,
-        STEP,
         "target ĉ",
         # C of the original (grey) and of the manipulated image (green).
         lambda frame: [

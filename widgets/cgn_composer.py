@@ -377,7 +377,7 @@ def cgn_composer_panel(
     def render(variant: str = "", **values: int) -> Rendered:
         if variant and variant not in composers:
             raise ValueError(f"variant must be one of {', '.join(composers)}, got {variant!r}")
-        return composers[variant or next(iter(composers))].render(**values)
+        return (composers[variant] if variant else composer).render(**values)
 
     button = ipw.Button(
         description=f"{composer.n_classes}×{composer.n_classes} grid",

@@ -65,8 +65,8 @@ class Pointer:
 
 
 class ValueStrip:
-    """A strip from ``low`` to ``high`` under a panel's picture, for dragging one control: a
-    press or a drag on it sets ``control`` (snapped to ``step``, which renders), and it redraws
+    """A strip under a panel's picture for dragging one slider: it spans the slider's range, a
+    press or a drag on it sets the slider (snapped to its step, which renders), and it redraws
     after every frame with a handle at the value and a tick at each of ``marks(frame)``."""
 
     SIZE = (320, 34)  # width, height in pixels
@@ -74,16 +74,17 @@ class ValueStrip:
     def __init__(
         self,
         panel: Panel,
-        control: ipw.ValueWidget,
-        low: float,
-        high: float,
-        step: float,
+        control: ipw.FloatSlider,
         label: str,
         marks: Callable[[Rendered], Sequence[tuple[float, Colour]]] = lambda frame: (),
     ) -> None:
-        if not low < high or step <= 0:
-            raise ValueError(f"need low < high and step > 0, got {low}, {high}, {step}")
-        self.control, self.low, self.high, self.step = control, low, high, step
+        # The slider's own range and step, so the strip and the slider cannot disagree.
+        self.control, self.low, self.high, self.step = (
+            control,
+            control.min,
+            control.max,
+            control.step,
+        )
         self.label, self.marks = label, marks
         self.image = ipw.Image(format="png")
         self.image.add_class("causalkit-value-strip")

@@ -196,7 +196,7 @@ def mario_intervention_panel(view: MarioIntervention) -> Panel:
     panel = Panel(controls, view.render, title, BUDGET_MS, challenge=CHALLENGE)
     # Drag the shift and watch the frames follow; the grey tick is no intervention.
     panel.value_strip = ValueStrip(
-        panel, controls["value"], -3.0, 3.0, 0.25, "shift (sd)", lambda frame: [(0.0, GREY)]
+        panel, controls["value"], "shift (sd)", lambda frame: [(0.0, GREY)]
     )
     return panel
 

@@ -351,6 +351,28 @@ def app_server(name: str, *, startup_timeout: float = 300.0) -> Iterator[AppServ
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def scratch_notebook(server: LabServer, source: str, prefix: str = "browser-") -> Iterator[str]:
+    """A one-cell notebook running ``source``, under the served root's runs/ (git-ignored) and
+    removed afterwards; yields its path relative to the root, for :func:`open_notebook`."""
+    runs = server.root_dir / "runs"
+    runs.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=runs))
+    try:
+        import nbformat
+
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        notebook.metadata["kernelspec"] = {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        }
+        nbformat.write(notebook, scratch / "scratch.ipynb")
+        yield (scratch / "scratch.ipynb").relative_to(server.root_dir).as_posix()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _write_user_settings(settings_dir: Path) -> None:
     for plugin, values in LAB_USER_SETTINGS.items():
         target = settings_dir / f"{plugin}.jupyterlab-settings"

@@ -6,21 +6,16 @@ p50/p95 beside its Python render p95 (``python -m widgets bench``) and exits 1 w
 over its budget: 150 ms, or the Python budget plus 50 ms for a panel whose Python render
 alone is budgeted above 100 ms. ``tests/browser/test_latency.py`` runs the same measurement
 in CI, without the timing bound. Each panel is shown on the quick preset's models from the
-cache, in a scratch notebook under ``runs/`` (git-ignored), removed afterwards.
+cache, in a scratch notebook (:func:`harness.scratch_notebook`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import numpy as np
 
 from . import harness
@@ -121,28 +116,13 @@ def budget_ms(python_budget_ms: float) -> float:
     return BROWSER_BUDGET_MS
 
 
-@contextlib.contextmanager
-def panel_notebook(server: harness.LabServer, case: Case) -> Iterator[str]:
-    """A scratch notebook under the served root's runs/ that shows ``case``'s panel."""
-    runs = server.root_dir / "runs"
-    runs.mkdir(exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"latency-{case.panel}-", dir=runs))
-    try:
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(case.source)])
-        notebook.metadata["kernelspec"] = {"display_name": "Python 3", "name": "python3"}
-        nbformat.write(notebook, scratch / "panel.ipynb")
-        yield (scratch / "panel.ipynb").relative_to(server.root_dir).as_posix()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def measure(page, server: harness.LabServer, case: Case, presses: int = PRESSES) -> list[float]:
     """Milliseconds from each of ``presses`` ArrowRight presses to the new picture on screen.
 
     One press at a time, each after the previous picture arrived, as a student looks
     before pressing again.
     """
-    with panel_notebook(server, case) as path:
+    with harness.scratch_notebook(server, case.source, f"latency-{case.panel}-") as path:
         harness.open_notebook(page, server, path, timeout=120)
         harness.run_all(page, timeout=600)  # a cold cache trains the quick models first
         panel = f".causalkit-panel:has(.causalkit-control-{case.control})"

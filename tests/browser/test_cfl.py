@@ -13,11 +13,11 @@ from .harness import (
     focus_and_press,
     open_notebook,
     run_all,
+    scratch_notebook,
     text_containing,
     text_of,
     wait_for_text_change,
 )
-from .latency import Case, panel_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -69,8 +69,7 @@ def test_cfl_mouse_draws_an_h_bar_and_the_causal_class_changes(
     from widgets.cfl import GRATING_SCALE
 
     page = browser_session.page
-    case = Case("cfl_grating_manipulator", DRAW_SOURCE, "index")
-    with panel_notebook(lab_server, case) as path:
+    with scratch_notebook(lab_server, DRAW_SOURCE, "browser-cfl-") as path:
         open_notebook(page, lab_server, path, timeout=90)
         run_all(page, timeout=600)
         layout = json.loads(text_of(page, ".jp-OutputArea-output pre", timeout=60))

@@ -9,14 +9,11 @@ it must show one panel made by ``cgn_composer_panel`` with its controls at their
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import nbformat
 import pytest
 
 from widgets.cgn_composer import grid_size
@@ -65,20 +62,8 @@ def cgn_notebook(lab_server: LabServer) -> Iterator[str]:
     if chosen:
         yield chosen
         return
-    runs = lab_server.root_dir / "runs"
-    runs.mkdir(exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="browser-cgn-", dir=runs))
-    try:
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_SOURCE)])
-        notebook.metadata["kernelspec"] = {
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-            "name": "python3",
-        }
-        nbformat.write(notebook, scratch / "cgn_composer.ipynb")
-        yield (scratch / "cgn_composer.ipynb").relative_to(lab_server.root_dir).as_posix()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with harness.scratch_notebook(lab_server, NOTEBOOK_SOURCE, "browser-cgn-") as path:
+        yield path
 
 
 def _image(page: Page, selector: str, other_than: str = "", timeout: float = 30.0) -> dict:
