@@ -226,12 +226,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from causalkit.report import group_results, html_report, markdown, write_reproduction
+    from causalkit.report import (
+        group_results,
+        html_report,
+        markdown,
+        merged,
+        write_reproduction,
+    )
     from causalkit.sweep import read_results
 
     groups = group_results(read_results(Path(args.directory)))
     if not groups:
         raise ValueError(f"no finished runs under {args.directory!r} (run a sweep first)")
+    if args.keep_others:
+        if not args.reproduction:
+            raise ValueError("--keep-others reads the committed tables: give --reproduction DIR")
+        groups = merged(groups, Path(args.reproduction))
     for target in (args.out, args.html):
         if target:
             check_output(target, force=True, what="report")
@@ -377,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", help="also write an HTML report with one figure per notebook")
     rep.add_argument(
         "--reproduction", help="also write <dir>/<name>.json, the tables the notebooks read"
+    )
+    rep.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="keep the --reproduction tables of notebooks and presets this sweep did not run "
+        "(rerun one paper, refresh only its section)",
     )
     rep.set_defaults(func=cmd_report)
 

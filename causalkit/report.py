@@ -223,8 +223,53 @@ def summary_json(group: Group) -> dict[str, Any]:
         **{k: group.runs[0][k] for k in ("machine", "device", "torch") if k in group.runs[0]},
         "seconds": {str(run["seed"]): run["seconds"] for run in group.runs},
         "rows": metric_rows(group),
-        "runs": [{"seed": run["seed"], "metrics": run["metrics"]} for run in group.runs],
+        "runs": [{k: run[k] for k in ("seed", "metrics", "version")} for run in group.runs],
     }
+
+
+def group_from_summary(summary: dict[str, Any]) -> Group:
+    """A group back from its committed summary, so a report can keep it (:func:`merged`)."""
+    versions = summary["versions"]
+    runs = []
+    for run in summary["runs"]:
+        if "version" not in run and len(versions) != 1:  # summaries before 2026-12-07
+            raise ValueError(
+                f"the committed {summary['name']} table mixes code versions {versions} and does "
+                "not say which run had which; sweep it again instead of keeping it"
+            )
+        runs.append(
+            {
+                "name": summary["name"],
+                "preset": summary["preset"],
+                "parameters": {
+                    **summary["parameters"],
+                    "preset": summary["preset"],
+                    "seed": run["seed"],
+                },
+                "version": versions[0],
+                "started": summary["produced"],  # the latest run's start: keeps "produced"
+                "seconds": summary["seconds"][str(run["seed"])],
+                **{k: summary[k] for k in ("machine", "device", "torch") if k in summary},
+                **run,
+            }
+        )
+    return Group(summary["name"], summary["preset"], summary["parameters"], runs)
+
+
+def merged(groups: list[Group], directory: Path) -> list[Group]:
+    """``groups`` and every group of ``directory``'s committed tables that they do not redo:
+    a sweep of one paper refreshes that paper's section and keeps the others'."""
+    fresh = {_key(g) for g in groups}
+    kept = [
+        group_from_summary(summary)
+        for path in sorted(Path(directory).glob("*.json"))
+        for summary in json.loads(path.read_text())["groups"]
+    ]
+    return sorted(groups + [g for g in kept if _key(g) not in fresh], key=_key)
+
+
+def _key(group: Group) -> tuple[str, str, str]:
+    return group.name, group.preset, json.dumps(group.parameters, sort_keys=True)
 
 
 def reproduction_dir() -> Path:

@@ -23,7 +23,7 @@ from distributed import Client
 
 from causalkit import cli
 from causalkit.notebooks import NOTEBOOKS, NotebookSpec, PaperValue
-from causalkit.report import reproduction_table
+from causalkit.report import group_from_summary, reproduction_table
 from causalkit.sweep import RESULT, parse_seeds, plan_sweep
 
 TOY_BODY = """\
@@ -322,3 +322,74 @@ def test_run_version_follows_the_code_that_runs_not_comments_or_exercises(tmp_pa
     assert version(code("x = 1\ny = x + 1"), *tagged) == base
     assert version(code("x = 1\ny = x + 2")) != base
     assert version(code("x = 1\ny = '# x + 1'")) != version(code("x = 1\ny = ''"))
+
+
+def _fake_result(name: str, seed: int, version: str, metrics: dict[str, float]) -> dict:
+    return {
+        "name": name,
+        "preset": "paper",
+        "seed": seed,
+        "parameters": {"preset": "paper", "seed": seed},
+        "version": version,
+        "metrics": metrics,
+        "seconds": 60.0 * (seed + 1),
+        "started": f"2026-12-0{seed + 1}T10:00:00+0000",
+        "machine": "box (2 cores)",
+        "torch": "2.13.0+cpu",
+        "device": "cpu (1 threads)",
+    }
+
+
+def _write_results(out: Path, results: list[dict]) -> None:
+    for r in results:
+        path = out / r["name"] / "paper" / f"seed-{r['seed']}" / RESULT
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(r))
+
+
+def test_a_report_can_refresh_one_paper_and_keep_the_others(tmp_path, capsys):
+    """report --keep-others: the paper swept again gets its new section and tables; every
+    other committed table is carried over unchanged, as the full report wrote it."""
+    tour_metrics = [dict.fromkeys(NOTEBOOKS["tour"].paper, 0.25 * s + 0.1) for s in range(3)]
+    ncc_metrics = [dict.fromkeys(NOTEBOOKS["ncc"].paper, 0.7 + 0.01 * s) for s in range(2)]
+    first = tmp_path / "first"
+    _write_results(first, [_fake_result("tour", s, "v1", m) for s, m in enumerate(tour_metrics)])
+    _write_results(first, [_fake_result("ncc", s, "n1", m) for s, m in enumerate(ncc_metrics)])
+    tables, full = tmp_path / "reproduction", tmp_path / "full.md"
+    argv = ["report", str(first), "--out", str(full), "--reproduction", str(tables)]
+    assert cli.main(argv) == 0
+
+    again = tmp_path / "again"  # tour swept again on new code; ncc not
+    _write_results(again, [_fake_result("tour", s, "v2", m) for s, m in enumerate(tour_metrics)])
+    refreshed = tmp_path / "refreshed.md"
+    argv = ["report", str(again), "--out", str(refreshed), "--reproduction", str(tables)]
+    assert cli.main([*argv[:4], "--keep-others"]) == 2  # nothing to keep them from
+    assert "give --reproduction" in capsys.readouterr().err
+    assert cli.main([*argv, "--keep-others"]) == 0
+
+    before, after = _sections(full.read_text()), _sections(refreshed.read_text())
+    assert before.keys() == after.keys() and len(after) == 2
+    ncc = next(k for k in after if "`ncc`" in k)
+    tour = next(k for k in after if "`tour`" in k)
+    assert after[ncc] == before[ncc]  # kept, word for word
+    assert "code version v2" in after[tour] and "code version v1" in before[tour]
+    assert json.loads((tables / "ncc.json").read_text())["groups"][0]["versions"] == ["n1"]
+    assert json.loads((tables / "tour.json").read_text())["groups"][0]["versions"] == ["v2"]
+
+    # Kept twice over, it is still the same table.
+    assert cli.main([*argv, "--keep-others"]) == 0
+    assert _sections(refreshed.read_text())[ncc] == before[ncc]
+
+    # A table of runs on several code versions that does not say which run had which is
+    # refused, not guessed.
+    summary = json.loads((tables / "ncc.json").read_text())["groups"][0]
+    summary["versions"] = ["n1", "n2"]
+    for run in summary["runs"]:
+        del run["version"]
+    with pytest.raises(ValueError, match="mixes code versions"):
+        group_from_summary(summary)
+
+
+def _sections(report: str) -> dict[str, str]:
+    """A report's sections by their heading line."""
+    return {part.split("\n", 1)[0]: part for part in report.split("\n## ")[1:]}
