@@ -97,6 +97,25 @@ def test_seed_everything_returns_a_seeded_generator():
     assert seed_everything(3).random() == seed_everything(3).random()
 
 
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.parametrize("package", ["causalkit", "widgets"])
+def test_seeded_generators_are_cpu_generators(package):
+    """A CUDA generator seeded like a CPU one gives other numbers, so a seeded run on the GPU
+    would train other models than the CPU runs the bounds come from (the likely cause of
+    2026-11-26's four CUDA failures).
+    Every seeded stream is a CPU generator; the draws are made there and moved
+    (``cgn.model.draw_on``, ``semvae.sem.draw_on``)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "Generator(device" in line.replace(" ", "")
+    ]
+    assert not offenders, offenders
+
+
 @pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "3", True])
 def test_seed_everything_rejects_bad_seeds(bad):
     with pytest.raises(ValueError, match="seed"):

@@ -1,21 +1,26 @@
-"""``python -m widgets bench``: every panel's render latency (p50/p95 against its budget), and
-the quick notebooks' wall time. Prints a table; exits 1 when a panel is over its budget."""
+"""``python -m widgets bench``: every panel's render latency (p50/p95 against its budget), the
+share of it that PNG encoding takes (beside JPEG on the same frame), and the quick notebooks'
+wall time. Prints tables; exits 1 when a panel is over its budget."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from causalkit.cli import format_table, write_json
 from causalkit.core import describe_device
 from causalkit.notebooks import NOTEBOOKS
 from causalkit.runner import run_notebook
+from widgets import render
 from widgets.panel import load_all_panels
 
 BENCH_WARMUP = 5
@@ -39,24 +44,92 @@ def time_panel(
     return np.asarray(latencies)
 
 
+@contextmanager
+def png_encodes() -> Iterator[list[tuple[float, np.ndarray]]]:
+    """Every PNG encoding inside the block (all panels encode through ``render.rgba_png``):
+    its milliseconds and the pixels it encoded."""
+    calls: list[tuple[float, np.ndarray]] = []
+    encode = render.rgba_png
+
+    def timed(pixels: np.ndarray, compress_level: int = 1) -> bytes:
+        start = time.perf_counter()
+        out = encode(pixels, compress_level)
+        calls.append(((time.perf_counter() - start) * 1000, pixels))
+        return out
+
+    render.rgba_png = timed
+    try:
+        yield calls
+    finally:
+        render.rgba_png = encode
+
+
+def encode_ms(pixels: np.ndarray, fmt: str, repeats: int = 15) -> float:
+    """Median milliseconds to encode ``pixels`` as the panels do (PNG) or as JPEG (quality 90)."""
+    image = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+    options = {"compress_level": 1} if fmt == "png" else {"quality": 90}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        image.save(io.BytesIO(), format=fmt, **options)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
+
+
+def _marking(
+    setup: Callable[[], Callable[[int], object]], calls: list, first_timed: list[int]
+) -> Callable[[], Callable[[int], object]]:
+    """``setup`` whose step notes how many encodes the warm-up made, when the timing starts."""
+
+    def marked_setup() -> Callable[[int], object]:
+        step = setup()
+
+        def marked(i: int) -> object:
+            if i == BENCH_WARMUP:
+                first_timed.append(len(calls))
+            return step(i)
+
+        return marked
+
+    return marked_setup
+
+
 def bench(renders: int, panels_only: bool, json_path: str | None) -> int:
     report: dict[str, dict] = {"panels": {}, "notebooks": {}}
     rows = []
     all_hold = True
+    encoding = []
     for name, panel in sorted(load_all_panels().items()):
-        latencies = time_panel(panel.setup, renders=renders)
+        first_timed: list[int] = []
+        with png_encodes() as calls:
+            latencies = time_panel(_marking(panel.setup, calls, first_timed), renders)
         p50, p95 = np.percentile(latencies, [50, 95])
         holds = bool(p95 <= panel.budget_ms)
         all_hold &= holds
+        timed = calls[first_timed[0] :]
+        png = sum(ms for ms, _ in timed) / renders
+        largest = max((pixels for _, pixels in timed), key=lambda p: p.shape[0] * p.shape[1])
+        jpeg = encode_ms(largest, "jpeg")
         report["panels"][name] = {
             "p50_ms": round(float(p50), 2),
             "p95_ms": round(float(p95), 2),
             "budget_ms": panel.budget_ms,
+            "png_ms": round(png, 2),
+            "jpeg_ms_largest_frame": round(jpeg, 2),
+            "largest_frame": [int(largest.shape[1]), int(largest.shape[0])],
         }
         verdict = "yes" if holds else "NO"
         rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{panel.budget_ms:.0f}", verdict])
+        size = f"{largest.shape[1]} × {largest.shape[0]}"
+        png_largest = encode_ms(largest, "png")
+        encoding.append(
+            [name, size, f"{png:.1f}", f"{png / p50:.0%}", f"{png_largest:.1f}", f"{jpeg:.1f}"]
+        )
     print(f"panel render latency on {describe_device()}, {renders} renders after a warm-up")
     print(format_table(["panel", "p50 ms", "p95 ms", "budget ms", "holds"], rows))
+    print("\nPNG encoding inside those renders, and JPEG (quality 90) on the largest frame")
+    header = ["panel", "largest frame", "PNG ms", "of p50", "PNG ms, largest", "JPEG ms, largest"]
+    print(format_table(header, encoding))
     if not panels_only:
         rows = []
         with tempfile.TemporaryDirectory() as tmp:

@@ -170,7 +170,7 @@ class CGNComposer:
                 for part in ("shape", "foreground", "background")
             }
             y = {part: torch.tensor([c], device=device) for part, c in classes.items()}
-            shuffle = torch.Generator(device=device).manual_seed(seeds["shuffle_seed"])
+            shuffle = torch.Generator().manual_seed(seeds["shuffle_seed"])  # same on any device
             out = self.cgn(
                 u["shape"],
                 y["shape"],
@@ -248,10 +248,9 @@ class CGNComposer:
         background = _check_class("background", background, self.n_classes)
         seed = _check_seed("seed", seed)
         classes = range(self.n_classes)
-        device = self.device
 
         def run() -> dict:
-            generator = torch.Generator(device=device).manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
             cells = counterfactual_grid(
                 self.cgn, classes, classes, background=background, generator=generator
             )

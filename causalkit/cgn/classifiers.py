@@ -100,7 +100,7 @@ def generate(
     n = check_int("n", n, 1)
     per_noise = check_int("per_noise", per_noise, 1)
     device = next(cgn.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0))
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))  # CPU: see draw_on
     was_training = cgn.training
     cgn.eval()
     out: dict[str, list[torch.Tensor]] = {
@@ -112,11 +112,10 @@ def generate(
     }
     for start in range(0, n, GENERATE_BATCH):
         size = min(GENERATE_BATCH, n - start)
-        u = torch.randn(
-            math.ceil(size / per_noise), cgn.latent_dim, generator=generator, device=device
-        )
+        u = torch.randn(math.ceil(size / per_noise), cgn.latent_dim, generator=generator)
+        u = u.to(device)
         u = u.repeat_interleave(per_noise, dim=0)[:size]
-        y = torch.randint(cgn.n_classes, (3, size), generator=generator, device=device)
+        y = torch.randint(cgn.n_classes, (3, size), generator=generator).to(device)
         if not counterfactual:
             y = y[:1].expand(3, -1)
         images = cgn(u, y[0], u, y[1], u, y[2], generator=generator)

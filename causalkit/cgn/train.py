@@ -132,7 +132,7 @@ def train_cgn(data: MnistVariant, config: TrainConfig = TrainConfig(), seed: int
     check_int("seed", seed, 0, 2**32)
     device = get_device()
     torch.manual_seed(seed)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # a CPU stream on every device (draw_on)
     batches = torch.Generator().manual_seed(child_seed(seed, "real-batches"))
 
     cgn = build_cgn(config).to(device).train()
@@ -144,7 +144,7 @@ def train_cgn(data: MnistVariant, config: TrainConfig = TrainConfig(), seed: int
     images, labels = data.images.to(device), data.labels.to(device)
 
     fixed_y = torch.tensor(SNAPSHOT_CLASSES, device=device)
-    fixed_u = torch.randn(len(fixed_y), cgn.latent_dim, generator=generator, device=device)
+    fixed_u = torch.randn(len(fixed_y), cgn.latent_dim, generator=generator).to(device)
     snap_at = {round(i * config.steps / config.snapshots) for i in range(config.snapshots + 1)}
     snapshots: list[tuple[int, dict]] = []
     history: dict[str, list[float]] = {
@@ -155,7 +155,7 @@ def train_cgn(data: MnistVariant, config: TrainConfig = TrainConfig(), seed: int
     start = time.perf_counter()
     for step in progress(range(config.steps + 1), desc="CGN"):
         if step in snap_at:
-            shuffle = torch.Generator(device=device).manual_seed(seed)
+            shuffle = torch.Generator().manual_seed(seed)
             snapshots.append((step, _snapshot(cgn, fixed_u, fixed_y, shuffle)))
         if step == config.steps:
             break

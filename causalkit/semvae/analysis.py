@@ -263,7 +263,7 @@ def prior_fit(
     images = dataset.sample(n, torch.Generator().manual_seed(seed)).images
     with torch.no_grad():
         mean, scale_tril = model.encode(images.to(device).float())
-        draws = torch.Generator(device=device).manual_seed(child_seed(seed, "prior-fit", "draws"))
+        draws = torch.Generator().manual_seed(child_seed(seed, "prior-fit", "draws"))
         loss_kl = prior_kl(model, mean, scale_tril, generator=draws)
     sem_kl = monte_carlo_prior_kl(model.sem, mean, scale_tril, samples, generator=draws)
     noise = latent_noise(model, mean.double().cpu())[:, QuadraticSEM.effect]

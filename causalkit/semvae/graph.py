@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from causalkit.core.validate import is_int, is_number
-from causalkit.semvae.sem import _square
+from causalkit.semvae.sem import _square, draw_on
 
 # Permutations scored per chunk: bounds the (chunk, d, d) tensor the temporal SHD builds.
 _PERMUTATION_CHUNK = 4096
@@ -150,9 +150,9 @@ def sample_edge_mask(
     if not (is_number(temperature) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
     allowed = _allowed(allowed, logits.shape[-1], logits.device)
-    uniform = torch.rand(
-        logits.shape, generator=generator, dtype=logits.dtype, device=logits.device
-    )
+    home = draw_on(generator, logits.device)
+    uniform = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=home)
+    uniform = uniform.to(logits.device)
     # torch.rand can return exactly 0, where ln u would be -inf.
     tiny = torch.finfo(logits.dtype).tiny
     uniform = uniform.clamp(min=tiny, max=1 - torch.finfo(logits.dtype).eps)

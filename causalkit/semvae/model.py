@@ -150,7 +150,9 @@ class GaussianEncoder(nn.Module):
 
 def _sample(mean: Tensor, scale_tril: Tensor, generator: torch.Generator | None) -> Tensor:
     """z = μ + L ε, ε ~ N(0, I): the reparameterisation trick (App. B, eq. 25)."""
-    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+    home = sem.draw_on(generator, mean.device)
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=home)
+    eps = eps.to(mean.device)
     return mean + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
 
 

@@ -38,6 +38,14 @@ _SYMMETRY_RTOL = 1e-5
 # --------------------------------------------------------------------------- validation
 
 
+def draw_on(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """Where to draw random numbers: on the generator's device when one is given, else on
+    ``device``. Training seeds CPU generators, so a run on CUDA draws the CPU's numbers and
+    moves them: a seed gives the same noise on either device, as for CGN (a CUDA generator's
+    stream differs from the CPU's, and the bounds of the tests come from the CPU's)."""
+    return generator.device if generator is not None else device
+
+
 def _float_tensor(name: str, value: object) -> Tensor:
     tensor = torch.as_tensor(value)
     if not tensor.is_floating_point():
@@ -321,9 +329,9 @@ def ancestral_sample(
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     d = noise_var.shape[0]
     joint = _joint_function(f, d, edge_mask)
-    noise = torch.randn(
-        (num_samples, d), generator=generator, dtype=noise_var.dtype, device=noise_var.device
-    )
+    home = draw_on(generator, noise_var.device)
+    noise = torch.randn((num_samples, d), generator=generator, dtype=noise_var.dtype, device=home)
+    noise = noise.to(noise_var.device)
     noise = noise * noise_var.sqrt()
     z = torch.zeros_like(noise)
     # Output j reads only inputs < j, so pass k makes z_0..z_(k-1) final: d passes suffice.

@@ -79,10 +79,10 @@ def train_oval_vae(config: OvalsConfig, kind: str, seed: int) -> dict[str, objec
     images = oval_dataset(config.grid).images.to(device)  # bool: 315 MB for App. E's grid
     optimiser_class = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
     optimiser = optimiser_class(model.parameters(), lr=config.lr)
-    # Batch order on the CPU (the same batches on any device); z ~ q and the pivots on the
-    # device the loss runs on.
+    # Batch order, z ~ q and the pivots drawn on the CPU and moved (draw_on): the same
+    # numbers on any device.
     order = torch.Generator().manual_seed(child_seed(seed, "ovals", "batch-order"))
-    draws = torch.Generator(device=device).manual_seed(child_seed(seed, "ovals", "draws"))
+    draws = torch.Generator().manual_seed(child_seed(seed, "ovals", "draws"))
     n = len(images)
     curve: dict[str, list[float]] = {"total": [], "reconstruction": [], "kl": []}
     start = time.perf_counter()
@@ -163,7 +163,7 @@ def train_temporal_vae(config: MarioConfig, sparsity_weight: float, seed: int) -
     frames, backgrounds = data.frames.to(device), data.backgrounds.to(device)
     model = TemporalCausalVAE(PER_STEP, NUM_FRAMES).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    draws = torch.Generator(device=device).manual_seed(child_seed(seed, "mario", "draws"))
+    draws = torch.Generator().manual_seed(child_seed(seed, "mario", "draws"))  # see draw_on
     order_generator = torch.Generator().manual_seed(child_seed(seed, "mario", "batch-order"))
     history: dict[str, list[float]] = {
         k: [] for k in ("loss", "reconstruction", "prediction", "kl", "edges", "shd")
