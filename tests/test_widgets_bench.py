@@ -34,8 +34,8 @@ def test_bench_panels_only_writes_the_documented_json(tmp_path, capsys):
 
 
 def test_png_encodes_are_counted_and_the_encoder_restored():
-    encode = render.rgba_png
-    with bench.png_encodes() as calls:
+    encode, calls = render.rgba_png, []
+    with bench.png_encodes(calls):
         render.sheet_png(Image.new("RGB", (30, 20)))
     assert render.rgba_png is encode
     assert len(calls) == 1 and calls[0][0] > 0 and calls[0][1].shape == (20, 30, 3)

@@ -10,7 +10,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,24 +32,26 @@ def time_panel(
     setup: Callable[[], Callable[[int], object]],
     renders: int = BENCH_RENDERS,
     warmup: int = BENCH_WARMUP,
+    around: Callable[[], AbstractContextManager] = nullcontext,
 ) -> np.ndarray:
-    """Render latencies in milliseconds, after ``warmup`` untimed renders."""
+    """Render latencies in milliseconds, after ``warmup`` untimed renders; ``around()`` is
+    entered for the timed renders only."""
     step = setup()
     for i in range(warmup):
         step(i)
     latencies = []
-    for i in range(renders):
-        start = time.perf_counter()
-        step(warmup + i)
-        latencies.append((time.perf_counter() - start) * 1000)
+    with around():
+        for i in range(renders):
+            start = time.perf_counter()
+            step(warmup + i)
+            latencies.append((time.perf_counter() - start) * 1000)
     return np.asarray(latencies)
 
 
 @contextmanager
-def png_encodes() -> Iterator[list[tuple[float, np.ndarray]]]:
-    """Every PNG encoding inside the block (all panels encode through ``render.rgba_png``):
-    its milliseconds and the pixels it encoded."""
-    calls: list[tuple[float, np.ndarray]] = []
+def png_encodes(calls: list[tuple[float, np.ndarray]]) -> Iterator[None]:
+    """Append every PNG encoding inside the block to ``calls`` (all panels encode through
+    ``render.rgba_png``): its milliseconds and the pixels it encoded."""
     encode = render.rgba_png
 
     def timed(pixels: np.ndarray, compress_level: int = 1) -> bytes:
@@ -59,7 +62,7 @@ def png_encodes() -> Iterator[list[tuple[float, np.ndarray]]]:
 
     render.rgba_png = timed
     try:
-        yield calls
+        yield
     finally:
         render.rgba_png = encode
 
@@ -76,39 +79,19 @@ def encode_ms(pixels: np.ndarray, fmt: str, repeats: int = 15) -> float:
     return float(np.median(times))
 
 
-def _marking(
-    setup: Callable[[], Callable[[int], object]], calls: list, first_timed: list[int]
-) -> Callable[[], Callable[[int], object]]:
-    """``setup`` whose step notes how many encodes the warm-up made, when the timing starts."""
-
-    def marked_setup() -> Callable[[int], object]:
-        step = setup()
-
-        def marked(i: int) -> object:
-            if i == BENCH_WARMUP:
-                first_timed.append(len(calls))
-            return step(i)
-
-        return marked
-
-    return marked_setup
-
-
 def bench(renders: int, panels_only: bool, json_path: str | None) -> int:
     report: dict[str, dict] = {"panels": {}, "notebooks": {}}
     rows = []
     all_hold = True
     encoding = []
     for name, panel in sorted(load_all_panels().items()):
-        first_timed: list[int] = []
-        with png_encodes() as calls:
-            latencies = time_panel(_marking(panel.setup, calls, first_timed), renders)
+        calls: list[tuple[float, np.ndarray]] = []
+        latencies = time_panel(panel.setup, renders, around=partial(png_encodes, calls))
         p50, p95 = np.percentile(latencies, [50, 95])
         holds = bool(p95 <= panel.budget_ms)
         all_hold &= holds
-        timed = calls[first_timed[0] :]
-        png = sum(ms for ms, _ in timed) / renders
-        largest = max((pixels for _, pixels in timed), key=lambda p: p.shape[0] * p.shape[1])
+        png = sum(ms for ms, _ in calls) / renders
+        largest = max((pixels for _, pixels in calls), key=lambda p: p.shape[0] * p.shape[1])
         jpeg = encode_ms(largest, "jpeg")
         report["panels"][name] = {
             "p50_ms": round(float(p50), 2),
