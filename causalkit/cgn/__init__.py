@@ -9,8 +9,9 @@ Paper: https://arxiv.org/abs/2101.06046 (notebook ``notebooks/05_cgn.ipynb``).
 * ``losses.py``: L_shape (Eq. 3) and the adversarial loss for MNIST (§3.1).
 * ``train.py``: training a CGN on one MNIST variant (§3.1).
 * ``variants.py``: colored, double-colored and Wildlife MNIST (App. A.2).
-* ``classifiers.py``: Original, IRM, Original + GAN / CGN (Table 2) and the mechanism
+* ``classifiers.py``: Original, IRM, LNTL, Original + GAN / CGN (Table 2) and the mechanism
   classifiers of Table 5.
+* ``irm_study.py``: ``python -m causalkit.cgn.irm_study``, IRM with one setting changed per row.
 """
 
 from causalkit.cgn.experiment import PRESETS, CgnConfig, Result, config, result
